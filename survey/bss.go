@@ -338,7 +338,7 @@ func (b *BSS) Record() Record {
 		PMF:            sec.PMF,
 		WPA1:           sec.WPA1,
 		Standards:      nonNil(Standards(e, b.Frequency)),
-		Country:        e.Country,
+		Country:        escapeString([]byte(e.Country)),
 		RRM:            e.RadioMeasurement,
 		BTM:            e.BSSTransition,
 		FT:             e.FastTransition,

@@ -60,6 +60,17 @@ func runVM(t *testing.T, sc testbed.Scenario, script string, timeout time.Durati
 		}
 		t.Fatalf("VM run: %v", err)
 	}
+	if dir := os.Getenv("VMTEST_KEEP"); dir != "" {
+		dir = filepath.Join(dir, t.Name())
+		for name, b := range res.Files {
+			p := filepath.Join(dir, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+				_ = os.WriteFile(p, b, 0o644)
+			}
+		}
+		_ = os.WriteFile(filepath.Join(dir, "console.txt"), []byte(res.Console), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, "script-output.txt"), []byte(res.ScriptOutput), 0o644)
+	}
 	t.Logf("VM: %v wall, guest timing %v", res.Elapsed.Round(time.Millisecond), res.Timing)
 	return res
 }

@@ -221,6 +221,7 @@ func printRecord(enc *json.Encoder, w io.Writer, asJSON bool, r survey.Record) e
 // cycleLine is the JSON summary printed for each scan cycle.
 type cycleLine struct {
 	Type       string       `json:"type"` // "cycle" or "follow-up"
+	TimeMs     int64        `json:"t_ms"` // when the snapshot was delivered, Unix ms
 	Cycle      int          `json:"cycle,omitempty"`
 	OK         bool         `json:"ok"`
 	Error      string       `json:"error,omitempty"`
@@ -237,7 +238,7 @@ type cycleLine struct {
 func runCycles(ctx context.Context, sc *survey.Scanner, o options, req survey.ScanRequest, log *slog.Logger, enc *json.Encoder) error {
 	failed := 0
 	err := sc.Run(ctx, survey.RunOptions{Request: req, Interval: o.interval, Cycles: o.cycles}, func(s survey.Snapshot) {
-		l := cycleLine{Type: "follow-up", Cycle: s.Cycle, OK: s.Err == nil, BSSes: len(s.Result.BSSes),
+		l := cycleLine{Type: "follow-up", TimeMs: time.Now().UnixMilli(), Cycle: s.Cycle, OK: s.Err == nil, BSSes: len(s.Result.BSSes),
 			Triggered: s.Result.Triggered, Busy: s.Result.Busy, Aborted: s.Result.Aborted,
 			EventsLost: s.Result.EventsLost, Stats: sc.Stats()}
 		if s.Own {

@@ -1,0 +1,301 @@
+package image
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	diskfs "github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/disk"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/filesystem/squashfs"
+	"github.com/diskfs/go-diskfs/partition/mbr"
+)
+
+// bootFiles is what goes onto the FAT boot partition.
+type bootFiles struct {
+	kernelDir, firmwareDir, eepromDir string
+	cmdline, configTxt                string
+}
+
+type diskWriter struct {
+	path   string
+	layout Layout
+	diskID uint32
+	logf   func(string, ...any)
+}
+
+// write creates the image: MBR, FAT32 boot, squashfs root A (root B stays
+// empty until the first update), ext4 /perm. It returns the squashfs size.
+func (w *diskWriter) write(boot bootFiles, rootDir string, authKey []byte) (int64, error) {
+	l := w.layout
+	d, err := diskfs.Create(w.path, l.Size, diskfs.SectorSizeDefault)
+	if err != nil {
+		return 0, fmt.Errorf("creating %s: %v", w.path, err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			d.Close()
+		}
+	}()
+	part := func(idx int, typ mbr.Type, p Partition, bootable bool) *mbr.Partition {
+		return &mbr.Partition{Index: idx, Type: typ, Bootable: bootable, Start: uint32(p.Start / sector), Size: uint32(p.Size / sector)}
+	}
+	table := &mbr.Table{
+		LogicalSectorSize:  sector,
+		PhysicalSectorSize: sector,
+		Partitions: []*mbr.Partition{
+			part(1, mbr.Fat32LBA, l.Boot, true),
+			part(2, mbr.Linux, l.RootA, false),
+			part(3, mbr.Linux, l.RootB, false),
+			part(4, mbr.Linux, l.Perm, false),
+		},
+	}
+	if err := d.Partition(table); err != nil {
+		return 0, fmt.Errorf("writing the partition table: %v", err)
+	}
+
+	w.logf("p1 boot: FAT32 %s", humanBytes(l.Boot.Size))
+	if err := w.writeBoot(d, boot); err != nil {
+		return 0, fmt.Errorf("boot partition: %v", err)
+	}
+	w.logf("p2 root: squashfs")
+	rootBytes, err := w.writeRoot(d, rootDir)
+	if err != nil {
+		return 0, fmt.Errorf("root partition: %v", err)
+	}
+	if rootBytes > l.RootA.Size {
+		return 0, fmt.Errorf("root file system is %s, larger than the %s root partition", humanBytes(rootBytes), humanBytes(l.RootA.Size))
+	}
+	w.logf("p4 /perm: ext4 %s", humanBytes(l.Perm.Size))
+	if err := w.writePerm(d, authKey); err != nil {
+		return 0, fmt.Errorf("/perm partition: %v", err)
+	}
+	closed = true
+	if err := d.Close(); err != nil {
+		return 0, err
+	}
+	// go-diskfs writes only the partition entries; the 4-byte disk
+	// signature at 440 (followed by two zero bytes, which gokrazy's rootdev
+	// checks) is what root=PARTUUID=<id>-02 refers to.
+	f, err := os.OpenFile(w.path, os.O_RDWR, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := fixFAT32(f, f, l.Boot.Start); err != nil {
+		return 0, fmt.Errorf("boot partition: %v", err)
+	}
+	var sig [6]byte
+	binary.LittleEndian.PutUint32(sig[:4], w.diskID)
+	if _, err := f.WriteAt(sig[:], 440); err != nil {
+		return 0, err
+	}
+	return rootBytes, f.Close()
+}
+
+func (w *diskWriter) writeBoot(d *disk.Disk, b bootFiles) error {
+	fsys, err := d.CreateFilesystem(disk.FilesystemSpec{Partition: 1, FSType: filesystem.TypeFat32, VolumeLabel: "GOKRAZY"})
+	if err != nil {
+		return err
+	}
+	written := map[string]bool{}
+	put := func(dest string, r io.Reader) error {
+		if written[dest] {
+			return fmt.Errorf("%s is installed twice", dest)
+		}
+		written[dest] = true
+		if dir := path.Dir(dest); dir != "." {
+			if err := fsys.Mkdir(dir); err != nil {
+				return fmt.Errorf("mkdir %s: %v", dir, err)
+			}
+		}
+		f, err := fsys.OpenFile(dest, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
+		if err != nil {
+			return fmt.Errorf("%s: %v", dest, err)
+		}
+		if _, err := io.Copy(f, r); err != nil {
+			f.Close()
+			return fmt.Errorf("%s: %v", dest, err)
+		}
+		return f.Close()
+	}
+	putFile := func(dest, src string) error {
+		f, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return put(dest, f)
+	}
+	copyGlobs := func(dir string, globs []string) (int, error) {
+		n := 0
+		for _, g := range globs {
+			matches, err := filepath.Glob(filepath.Join(dir, g))
+			if err != nil {
+				return n, err
+			}
+			sort.Strings(matches)
+			for _, m := range matches {
+				rel, _ := filepath.Rel(dir, m)
+				if err := putFile(filepath.ToSlash(rel), m); err != nil {
+					return n, err
+				}
+				n++
+			}
+		}
+		return n, nil
+	}
+	// Same globs as gokrazy's packer.
+	n, err := copyGlobs(b.kernelDir, []string{"vmlinuz", "*.dtb", "overlays/*.dtbo", "overlays/overlay_map.dtb"})
+	if err != nil {
+		return err
+	}
+	if !written["vmlinuz"] {
+		return fmt.Errorf("kernel module %s has no vmlinuz", b.kernelDir)
+	}
+	w.logf("  kernel: %d files", n)
+	if b.firmwareDir != "" {
+		n, err := copyGlobs(b.firmwareDir, []string{"*.bin", "*.dat", "*.elf", "*.upd", "*.sig", "overlays/*.dtbo"})
+		if err != nil {
+			return err
+		}
+		if !written["start4.elf"] || !written["bootcode.bin"] {
+			return fmt.Errorf("firmware module %s lacks bootcode.bin/start4.elf", b.firmwareDir)
+		}
+		w.logf("  Pi firmware: %d files", n)
+	}
+	if b.eepromDir != "" {
+		// Pi 4 EEPROM update: the newest pieeprom/vl805 images with their
+		// SHA-256 in a .sig file, and recovery.bin which flashes them.
+		for _, e := range []struct{ glob, dest string }{
+			{"pieeprom-*.bin", "pieeprom.upd"},
+			{"vl805-*.bin", "vl805.bin"},
+		} {
+			matches, _ := filepath.Glob(filepath.Join(b.eepromDir, e.glob))
+			if len(matches) == 0 {
+				return fmt.Errorf("EEPROM module %s has no %s", b.eepromDir, e.glob)
+			}
+			sort.Strings(matches)
+			newest := matches[len(matches)-1]
+			data, err := os.ReadFile(newest)
+			if err != nil {
+				return err
+			}
+			if err := put(e.dest, strings.NewReader(string(data))); err != nil {
+				return err
+			}
+			sig := fmt.Sprintf("%x\n", sha256.Sum256(data))
+			if err := put(strings.TrimSuffix(e.dest, path.Ext(e.dest))+".sig", strings.NewReader(sig)); err != nil {
+				return err
+			}
+			w.logf("  EEPROM: %s as %s (sha256 %s)", filepath.Base(newest), e.dest, sig[:10])
+		}
+		if err := putFile("recovery.bin", filepath.Join(b.eepromDir, "recovery.bin")); err != nil {
+			return err
+		}
+	}
+	// Padded like gokrazy's, so an in-place rewrite can grow it.
+	if err := put("cmdline.txt", strings.NewReader(b.cmdline+strings.Repeat(" ", 64))); err != nil {
+		return err
+	}
+	if b.firmwareDir != "" {
+		if err := put("config.txt", strings.NewReader(b.configTxt)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// squashfsMu serialises Finalize: go-diskfs v1.9.4 reads symlink targets
+// with os.Readlink(<path relative to the workspace>), i.e. relative to the
+// process's working directory, so Finalize must run inside the workspace.
+var squashfsMu sync.Mutex
+
+func (w *diskWriter) writeRoot(d *disk.Disk, rootDir string) (int64, error) {
+	// Not d.CreateFilesystem: that passes the 512-byte sector size as the
+	// squashfs block size, which squashfs rejects; 0 means 128 KiB.
+	sq, err := squashfs.Create(d.Backend, w.layout.RootA.Size, w.layout.RootA.Start, 0)
+	if err != nil {
+		return 0, err
+	}
+	ws := sq.Workspace()
+	defer os.RemoveAll(ws)
+	// Move the staged tree into the workspace (same file system: /tmp).
+	entries, err := os.ReadDir(rootDir)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(rootDir, e.Name()), filepath.Join(ws, e.Name())); err != nil {
+			return 0, err
+		}
+	}
+	if err := os.Chmod(ws, 0o755); err != nil {
+		return 0, err
+	}
+	zero := uint32(0)
+	squashfsMu.Lock()
+	defer squashfsMu.Unlock()
+	wd, err := os.Getwd()
+	if err != nil {
+		return 0, err
+	}
+	if err := os.Chdir(ws); err != nil {
+		return 0, err
+	}
+	err = sq.Finalize(squashfs.FinalizeOptions{FileUID: &zero, FileGID: &zero})
+	if cerr := os.Chdir(wd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	// The squashfs superblock records bytes_used at offset 40.
+	var sb [48]byte
+	if _, err := d.Backend.ReadAt(sb[:], w.layout.RootA.Start); err != nil {
+		return 0, err
+	}
+	if string(sb[:4]) != "hsqs" {
+		return 0, fmt.Errorf("no squashfs superblock after Finalize")
+	}
+	return int64(binary.LittleEndian.Uint64(sb[40:48])), nil
+}
+
+func (w *diskWriter) writePerm(d *disk.Disk, authKey []byte) error {
+	fsys, err := d.CreateFilesystem(disk.FilesystemSpec{Partition: 4, FSType: filesystem.TypeExt4, VolumeLabel: "perm"})
+	if err != nil {
+		return err
+	}
+	if err := fsys.Mkdir(PermDir); err != nil {
+		return err
+	}
+	if err := fsys.Chmod(PermDir, 0o700); err != nil {
+		return err
+	}
+	if authKey != nil {
+		f, err := fsys.OpenFile(AuthKeyPermPath, os.O_CREATE|os.O_RDWR)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(authKey); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		if err := fsys.Chmod(AuthKeyPermPath, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}

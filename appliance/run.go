@@ -104,8 +104,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// noRadioRetry is how often the service looks for a radio that is missing.
+const noRadioRetry = 30 * time.Second
+
 func scanMain(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) error {
-	sc, err := survey.Open(ctx, survey.Config{Interface: o.iface, Logger: log, ScanTimeout: o.timeout})
+	cfg := survey.Config{Interface: o.iface, Logger: log, ScanTimeout: o.timeout}
+	sc, err := survey.Open(ctx, cfg)
+	// As a service, a missing radio is a state to report, not a crash:
+	// gokrazy would restart a failing program in a loop.
+	for service := !o.once && o.cycles == 0; service && errors.Is(err, survey.ErrNoRadio); {
+		log.Warn("no radio; scanning will start when one appears", "err", err, "retry", noRadioRetry)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(noRadioRetry):
+		}
+		sc, err = survey.Open(ctx, cfg)
+	}
 	if err != nil {
 		return err
 	}

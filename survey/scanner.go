@@ -189,7 +189,7 @@ func Open(ctx context.Context, cfg Config) (*Scanner, error) {
 	s.family, err = req.GetFamily(unix.NL80211_GENL_NAME)
 	if err != nil {
 		req.Close()
-		return nil, fmt.Errorf("looking up the nl80211 family (no cfg80211 in this kernel?): %w", err)
+		return nil, fmt.Errorf("%w: the kernel has no nl80211 (cfg80211): %v", ErrNoRadio, err)
 	}
 	for _, g := range s.family.Groups {
 		if g.Name == unix.NL80211_MULTICAST_GROUP_SCAN {
@@ -223,8 +223,9 @@ func Open(ctx context.Context, cfg Config) (*Scanner, error) {
 	return s, nil
 }
 
-// ErrNoRadio is returned by Open when there is no wireless interface.
-var ErrNoRadio = errors.New("no wireless interface")
+// ErrNoRadio is returned by Open when the kernel has no nl80211 or there
+// is no wireless interface.
+var ErrNoRadio = errors.New("no radio")
 
 func pickInterface(ifaces []Interface, name string) (Interface, error) {
 	if name != "" {
@@ -243,7 +244,7 @@ func pickInterface(ifaces []Interface, name string) (Interface, error) {
 	if len(ifaces) > 0 {
 		return ifaces[0], nil
 	}
-	return Interface{}, ErrNoRadio
+	return Interface{}, fmt.Errorf("%w: no wireless interface", ErrNoRadio)
 }
 
 // Interface returns the interface the scanner uses.

@@ -285,7 +285,7 @@ type Record struct {
 	SignalPct      *uint8   `json:"signal_pct,omitempty"`
 	SeenMsAgo      uint32   `json:"seen_ms_ago"`
 	LastSeenNs     int64    `json:"last_seen_boottime_ns,omitempty"`
-	BeaconInterval uint16   `json:"beacon_interval_tu"`
+	BeaconInterval uint16   `json:"beacon_interval"` // time units of 1024 µs
 	Capability     uint16   `json:"capability"`
 	Associated     bool     `json:"associated,omitempty"`
 	Security       string   `json:"security"`

@@ -1,0 +1,25 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// BuildGoBinary builds a static linux/amd64 binary of the Go package pkg
+// (e.g. "github.com/surveybox/surveybox/appliance" or "./appliance" relative
+// to dir) into outDir and returns its path, for Options.Files:
+//
+//	bin, err := testbed.BuildGoBinary(ctx, t.TempDir(), "github.com/surveybox/surveybox/appliance")
+//	opts.Files = map[string]string{"/usr/bin/appliance": bin}
+func BuildGoBinary(ctx context.Context, outDir, pkg string) (string, error) {
+	out := filepath.Join(outDir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out, nil
+}

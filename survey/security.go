@@ -140,9 +140,10 @@ func unknownSuiteName(s Suite) string {
 
 // Security is the security summary of a BSS.
 type Security struct {
-	// Label is one of "open", "wep", "wpa", "wpa2", "wpa3", "owe" and
-	// "wpa2/wpa3", with "-eap" appended for 802.1X authentication
-	// ("wpa-eap", "wpa2-eap", "wpa3-eap").
+	// Label is one of "open", "wep", "wpa", "wpa2", "wpa3", "owe",
+	// "wpa2/wpa3" (PSK+SAE transition) and "wpa/wpa2" (a WPA vendor
+	// element beside RSN), with "-eap" appended for 802.1X authentication
+	// ("wpa-eap", "wpa2-eap", "wpa/wpa2-eap", "wpa3-eap").
 	Label string
 
 	AKM      []string // AKMName of each AKM suite, deduplicated, in element order
@@ -242,6 +243,11 @@ func DeriveSecurity(e *Elements, privacy bool) Security {
 		sec.GroupMgmt = SuiteName(Suite(ouiIEEE<<8 | 6))
 	}
 	sec.Label = rsnLabel(rsn)
+	if wpa != nil && (sec.Label == "wpa2" || sec.Label == "wpa2-eap") {
+		// WPA/WPA2 mixed mode: legacy WPA (usually TKIP) is still
+		// accepted, which is worth a finding of its own.
+		sec.Label = "wpa/" + sec.Label
+	}
 	return sec
 }
 

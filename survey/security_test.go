@@ -212,10 +212,10 @@ func TestDeriveSecurity(t *testing.T) {
 			want:    Security{Label: "wpa-eap", AKM: []string{"eap"}, Pairwise: []string{"tkip"}, Group: "tkip", PMF: "none", WPA1: true},
 		},
 		{
-			name:    "wpa/wpa2 mixed follows rsn",
+			name:    "wpa/wpa2 mixed: rsn suites, wpa/ prefix",
 			ies:     joinIEs(ieHex("dd 1a 00 50 f2 01 01 00 00 50 f2 02 02 00 00 50 f2 02 00 50 f2 04 01 00 00 50 f2 02"), rsnElem(sTKIP, []Suite{sCCMP, sTKIP, sCCMP}, []Suite{sPSK, sPSK}, 0)),
 			privacy: true,
-			want: Security{Label: "wpa2", AKM: []string{"psk"}, Pairwise: []string{"ccmp", "tkip"}, Group: "tkip",
+			want: Security{Label: "wpa/wpa2", AKM: []string{"psk"}, Pairwise: []string{"ccmp", "tkip"}, Group: "tkip",
 				PMF: "none", WPA1: true},
 		},
 		{
@@ -264,7 +264,7 @@ func TestDeriveSecurityNil(t *testing.T) {
 // validLabel reports whether l is one of the documented labels.
 func validLabel(l string) bool {
 	switch l {
-	case "open", "wep", "wpa", "wpa2", "wpa3", "owe", "wpa2/wpa3", "wpa-eap", "wpa2-eap", "wpa3-eap":
+	case "open", "wep", "wpa", "wpa2", "wpa3", "owe", "wpa2/wpa3", "wpa-eap", "wpa2-eap", "wpa3-eap", "wpa/wpa2", "wpa/wpa2-eap":
 		return true
 	}
 	return false

@@ -28,7 +28,9 @@ func assets(t *testing.T) testbed.Assets {
 }
 
 // buildAppliance compiles a static appliance for the VM.
-func buildAppliance(t *testing.T) string {
+func buildAppliance(t *testing.T) string { return buildApplianceTB(t) }
+
+func buildApplianceTB(t testing.TB) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "appliance")
 	cmd := exec.Command("go", "build", "-o", out, "github.com/surveybox/surveybox/appliance")

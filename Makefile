@@ -2,15 +2,18 @@
 GO ?= go
 export SURVEYBOX_CACHE ?= $(HOME)/.cache/surveybox
 GOFLAGS_TEST ?= -count=1 -timeout 30m
-# FUZZ: list of "pkg:FuzzName" pairs run for FUZZTIME each after the tests,
-# e.g. FUZZ = ./internal/ie:FuzzParseIEs ./internal/testbed:FuzzParseIWScan
-FUZZ ?=
-FUZZTIME ?= 20s
+# FUZZ: "pkg:FuzzName" pairs, each fuzzed for FUZZTIME after the tests
+# (the seed corpora also run as plain tests in `go test`).
+FUZZ ?= ./survey:FuzzParseElements ./survey:FuzzDeriveSecurity ./survey:FuzzDecodeBSS \
+	./survey:FuzzDecodeSurveyInfo ./survey:FuzzDecodeScanStream ./internal/testbed:FuzzParseIWScan
+FUZZTIME ?= 10s
 
 .PHONY: all test vet testbed-assets image bench clean fuzz
 
 all: test
 
+# Host tools (qemu, cpio, dosfstools, squashfs-tools, e2fsprogs, mtools,
+# openssh-client) and the cached test VM assets.
 testbed-assets:
 	@internal/testbed/fetch-assets.sh >/dev/null
 	@echo "testbed assets: $(SURVEYBOX_CACHE)"
@@ -29,10 +32,13 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
-# Placeholder: will build the bootable appliance image.
+# The Raspberry Pi SD card image, from gokr-packer.json. Per-box overrides:
+#   make image IMAGE_FLAGS="-hostname box1 -authkey-file key -appliance-config cfg.json"
+IMAGE ?= build/surveybox.img
+IMAGE_FLAGS ?=
 image:
-	mkdir -p build
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o build/appliance-arm64 ./appliance
+	mkdir -p $(dir $(IMAGE))
+	$(GO) run ./cmd/surveyctl image -config gokr-packer.json -o $(IMAGE) $(IMAGE_FLAGS)
 
 bench: testbed-assets
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 30m ./...

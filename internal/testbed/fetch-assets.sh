@@ -26,10 +26,16 @@ apt_update() {
 	fi
 }
 
-# Host tools.
+# Host tools for the tests.
 need_install=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_install+=(qemu-system-x86)
 command -v cpio >/dev/null 2>&1 || need_install+=(cpio)
+# Image checks (internal/image) and the fingerprint check (ssh-keygen -l).
+command -v fsck.fat >/dev/null 2>&1 || need_install+=(dosfstools)
+command -v unsquashfs >/dev/null 2>&1 || need_install+=(squashfs-tools)
+command -v e2fsck >/dev/null 2>&1 || need_install+=(e2fsprogs)
+command -v mtype >/dev/null 2>&1 || need_install+=(mtools)
+command -v ssh-keygen >/dev/null 2>&1 || need_install+=(openssh-client)
 if [ ${#need_install[@]} -gt 0 ]; then
 	log "installing ${need_install[*]}"
 	install() {

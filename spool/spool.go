@@ -1,0 +1,648 @@
+// Package spool keeps the box's survey observations durably on disk until
+// the operator has them: each scan cycle's batch is committed to a bbolt
+// database in one transaction with monotonic sequence numbers, read back in
+// sequence order, and deleted when acknowledged or, past a byte quota,
+// evicted oldest first.
+//
+// # Sequence numbers
+//
+// Every record of a batch (BSS observations first, then channel survey
+// rows) gets its own sequence number; a batch without records takes one.
+// Sequence numbers start at 1, increase by one and are never reused, also
+// not after eviction, acknowledgement or a restart: the next number is
+// stored in the database and committed with the batch.
+//
+// # Quota and disk space
+//
+// bbolt never shrinks its file; freed pages are reused for later writes.
+// The quota therefore counts live data: the sum of the stored keys and
+// values of the batches in the spool (Stats.Bytes), not the file size. The
+// file stays near the high-water mark of live data plus bbolt's page and
+// freelist overhead, typically well under twice the quota. When an append
+// would take live data past the quota, the oldest batches are evicted in the
+// same transaction, counted (the counters live in the database and survive
+// restarts) and logged; appends keep working on a full quota.
+//
+// A commit that fails because the disk is full (ENOSPC, EFBIG from a file
+// size limit, or bbolt's MaxSize) rolls back, evicts the oldest batches to
+// free pages inside the file, and is retried once; if that fails too,
+// Append returns an error wrapping ErrDiskFull and the spool stays usable.
+//
+// # Durability
+//
+// A batch is on disk when Append returns: bbolt fsyncs the data and then the
+// meta page. A crash or SIGKILL at any moment leaves the database at the
+// last committed transaction; nothing committed is lost and nothing needs
+// repair (TestCrashKill kills a writer many times to check this).
+package spool
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Defaults for Options.
+const (
+	DefaultQuotaBytes  = 256 << 20
+	DefaultLockTimeout = 10 * time.Second
+	defaultReadBytes   = 1 << 20
+)
+
+// formatVersion is the layout of buckets and meta keys in the database.
+const formatVersion = 1
+
+var (
+	bucketBatches = []byte("batches") // key: last sequence (8 bytes BE); value: Encode(batch)
+	bucketMeta    = []byte("meta")    // counters, see the meta* keys
+
+	metaFormat         = []byte("format")
+	metaNextSeq        = []byte("next_seq")
+	metaLiveBytes      = []byte("live_bytes")
+	metaEntries        = []byte("entries")
+	metaRecords        = []byte("records")
+	metaEvictions      = []byte("evictions")
+	metaEvictedEntries = []byte("evicted_entries")
+	metaEvictedRecords = []byte("evicted_records")
+	metaLastEviction   = []byte("last_eviction")
+	metaLastAck        = []byte("last_ack")
+	metaLastAckTime    = []byte("last_ack_time")
+)
+
+const keyLen = 8
+
+// ErrDiskFull is wrapped by Append's error when the disk (or the file size
+// limit) left no room even after evicting old batches.
+var ErrDiskFull = errors.New("disk full")
+
+// ErrTooLarge is returned by Append for a batch larger than the quota or
+// than MaxPayload.
+var ErrTooLarge = errors.New("batch larger than the spool quota")
+
+// Options configure Open.
+type Options struct {
+	// QuotaBytes bounds the live data in the spool (see the package
+	// documentation); 0 means DefaultQuotaBytes, negative means no quota.
+	QuotaBytes int64
+	// MaxFileBytes, when positive, caps the database file size (bbolt's
+	// MaxSize); reaching it is handled like a full disk.
+	MaxFileBytes int64
+	// LockTimeout bounds the wait for the database's file lock, held by
+	// another process that has the spool open; 0 means DefaultLockTimeout.
+	LockTimeout time.Duration
+	// Logger receives eviction and disk-full reports; nil discards them.
+	Logger *slog.Logger
+	// NoSync skips fsync on commit. For benchmarks only: a crash can then
+	// lose or corrupt committed batches.
+	NoSync bool
+}
+
+// Spool is an open spool. Its methods are safe for concurrent use.
+type Spool struct {
+	db    *bolt.DB
+	path  string
+	quota int64
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	appended chan struct{} // closed and replaced after each append
+	zw       *flate.Writer // reused by Append's encoding, under mu
+}
+
+// Open opens or creates the spool database at path (the directory must
+// exist). It waits at most Options.LockTimeout for another process to
+// release the file.
+func Open(path string, opt Options) (*Spool, error) {
+	s := &Spool{path: path, quota: opt.QuotaBytes, log: opt.Logger, appended: make(chan struct{})}
+	if s.quota == 0 {
+		s.quota = DefaultQuotaBytes
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	timeout := opt.LockTimeout
+	if timeout == 0 {
+		timeout = DefaultLockTimeout
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      timeout,
+		NoSync:       opt.NoSync,
+		MaxSize:      int(opt.MaxFileBytes),
+		FreelistType: bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("opening spool %s: still locked by another process after %v", path, timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening spool %s: %w", path, err)
+	}
+	s.db = db
+	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketBatches); err != nil {
+			return err
+		}
+		m, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		switch v := getU64(m, metaFormat); v {
+		case 0:
+			if err := putU64(m, metaFormat, formatVersion); err != nil {
+				return err
+			}
+			return putU64(m, metaNextSeq, 1)
+		case formatVersion:
+			return nil
+		default:
+			return fmt.Errorf("unknown spool format %d (this program knows %d)", v, formatVersion)
+		}
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening spool %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Spool) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("closing spool %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the database file's path.
+func (s *Spool) Path() string { return s.path }
+
+// Appended returns a channel that is closed after the next successful
+// Append, for readers that follow the spool.
+func (s *Spool) Appended() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appended
+}
+
+// eviction describes batches removed for room.
+type eviction struct {
+	entries, records  uint64
+	firstSeq, lastSeq uint64
+	freedBytes        int64
+	totalEntries      uint64
+}
+
+func (ev eviction) log(l *slog.Logger, msg string) {
+	l.Warn(msg,
+		"evicted_entries", ev.entries, "evicted_records", ev.records,
+		"first_seq", ev.firstSeq, "last_seq", ev.lastSeq, "freed_bytes", ev.freedBytes,
+		"total_evicted_entries", ev.totalEntries)
+}
+
+// Append commits the batch durably in one transaction and returns the
+// sequence numbers of its first and last record. Past the quota it evicts
+// the oldest batches first (see the package documentation).
+func (s *Spool) Append(ctx context.Context, b Batch) (first, last uint64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, fmt.Errorf("appending to spool: %w", err)
+	}
+	s.mu.Lock()
+	if s.zw == nil {
+		s.zw, _ = flate.NewWriter(nil, flate.BestSpeed) // only fails for a bad level
+	}
+	data, err := encodeWith(&b, s.zw)
+	s.mu.Unlock()
+	if err != nil {
+		return 0, 0, fmt.Errorf("appending to spool %s: %w", s.path, err)
+	}
+	n := seqs(uint64(len(b.BSS)), uint64(len(b.Channels)))
+	size := int64(keyLen + len(data))
+	if s.quota > 0 && size > s.quota {
+		return 0, 0, fmt.Errorf("appending %d records to spool: %w (%d > %d bytes)", b.Records(), ErrTooLarge, size, s.quota)
+	}
+	first, last, ev, err := s.appendOnce(data, n, size)
+	if err != nil && isDiskFull(err) {
+		s.log.Warn("spool: disk full, evicting oldest batches and retrying", "path", s.path, "err", err)
+		fev, ferr := s.evictForSpace(2 * size)
+		if ferr != nil {
+			return 0, 0, fmt.Errorf("appending %d records to spool %s: %w: %v (and evicting for room: %v)", b.Records(), s.path, ErrDiskFull, err, ferr)
+		}
+		if fev.entries > 0 {
+			fev.log(s.log, "spool: evicted oldest batches to free disk space")
+		}
+		first, last, ev, err = s.appendOnce(data, n, size)
+		if err != nil && isDiskFull(err) {
+			return 0, 0, fmt.Errorf("appending %d records to spool %s: %w: %v", b.Records(), s.path, ErrDiskFull, err)
+		}
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("appending %d records to spool %s: %w", b.Records(), s.path, err)
+	}
+	if ev.entries > 0 {
+		ev.log(s.log, "spool: quota reached, evicted oldest batches")
+	}
+	s.mu.Lock()
+	close(s.appended)
+	s.appended = make(chan struct{})
+	s.mu.Unlock()
+	return first, last, nil
+}
+
+func (s *Spool) appendOnce(data []byte, n uint64, size int64) (first, last uint64, ev eviction, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		bk, m := tx.Bucket(bucketBatches), tx.Bucket(bucketMeta)
+		// Keys only ever grow, so fill pages completely instead of
+		// splitting them half-empty.
+		bk.FillPercent = 1.0
+		ev = eviction{}
+		if s.quota > 0 {
+			var err error
+			ev, err = evict(bk, m, int64(getU64(m, metaLiveBytes))+size-s.quota)
+			if err != nil {
+				return err
+			}
+		}
+		first = getU64(m, metaNextSeq)
+		last = first + n - 1
+		if err := bk.Put(seqKey(last), data); err != nil {
+			return err
+		}
+		return errors.Join(
+			putU64(m, metaNextSeq, last+1),
+			addU64(m, metaLiveBytes, uint64(size)),
+			addU64(m, metaEntries, 1),
+			addU64(m, metaRecords, n),
+		)
+	})
+	return first, last, ev, err
+}
+
+// evictForSpace evicts the oldest batches holding at least need bytes (at
+// least one batch) in a transaction of its own, which can reuse free pages
+// inside the file when the disk is full.
+func (s *Spool) evictForSpace(need int64) (eviction, error) {
+	var ev eviction
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		ev, err = evict(tx.Bucket(bucketBatches), tx.Bucket(bucketMeta), max(need, 1))
+		return err
+	})
+	return ev, err
+}
+
+// evict deletes the oldest batches until at least need bytes are freed (or
+// the spool is empty) and counts them in the meta bucket.
+func evict(bk, m *bolt.Bucket, need int64) (eviction, error) {
+	var ev eviction
+	if need <= 0 {
+		return ev, nil
+	}
+	c := bk.Cursor()
+	for k, v := c.First(); k != nil && ev.freedBytes < need; k, v = c.First() {
+		h, err := decodeHeader(v)
+		if err != nil {
+			return ev, fmt.Errorf("evicting batch %x: %w", k, err)
+		}
+		last := binary.BigEndian.Uint64(k)
+		n := seqs(h.nBSS, h.nChan)
+		if ev.entries == 0 {
+			ev.firstSeq = last - n + 1
+		}
+		ev.lastSeq = last
+		ev.entries++
+		ev.records += n
+		ev.freedBytes += int64(len(k) + len(v))
+		if err := c.Delete(); err != nil {
+			return ev, err
+		}
+	}
+	if ev.entries == 0 {
+		return ev, nil
+	}
+	err := errors.Join(
+		subU64(m, metaLiveBytes, uint64(ev.freedBytes)),
+		subU64(m, metaEntries, ev.entries),
+		subU64(m, metaRecords, ev.records),
+		addU64(m, metaEvictions, 1),
+		addU64(m, metaEvictedEntries, ev.entries),
+		addU64(m, metaEvictedRecords, ev.records),
+		putU64(m, metaLastEviction, uint64(time.Now().UnixNano())),
+	)
+	ev.totalEntries = getU64(m, metaEvictedEntries)
+	return ev, err
+}
+
+// isDiskFull reports whether a commit failed for lack of room. bbolt
+// formats the error of growing its file with %s, so that one is matched by
+// its text.
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) ||
+		errors.Is(err, syscall.EDQUOT) || errors.Is(err, bolterrors.ErrMaxSizeReached) ||
+		strings.Contains(err.Error(), "file resize error")
+}
+
+// Entry is one stored batch.
+type Entry struct {
+	// FirstSeq and LastSeq are the sequence numbers of the batch's first
+	// and last record: BSS[i] has FirstSeq+i, Channels[j] has
+	// FirstSeq+len(BSS)+j. An empty batch has FirstSeq == LastSeq.
+	FirstSeq, LastSeq uint64
+	// Started is when the scan cycle started.
+	Started time.Time
+	// Data is the stored form; Decode(Data) returns the batch. It is a
+	// copy the caller owns.
+	Data []byte
+}
+
+// Decode decodes the entry's batch.
+func (e Entry) Decode() (Batch, error) {
+	b, err := Decode(e.Data)
+	if err != nil {
+		return Batch{}, fmt.Errorf("decoding spool entry %d-%d: %w", e.FirstSeq, e.LastSeq, err)
+	}
+	return b, nil
+}
+
+// Read returns the stored batches holding records after afterSeq, oldest
+// first, up to about maxBytes of stored data (at least one batch when there
+// is one; maxBytes <= 0 means 1 MiB). The first batch may start at or
+// before afterSeq when afterSeq was inside it; callers skip those records.
+// Read holds a read transaction only while copying, so it never holds up
+// appends for long.
+func (s *Spool) Read(ctx context.Context, afterSeq uint64, maxBytes int) ([]Entry, error) {
+	if maxBytes <= 0 {
+		maxBytes = defaultReadBytes
+	}
+	var out []Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketBatches).Cursor()
+		total := 0
+		for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
+			if len(out) > 0 && total+len(v) > maxBytes {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			e, err := entryOf(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+			total += len(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading spool after sequence %d: %w", afterSeq, err)
+	}
+	return out, nil
+}
+
+// Entries yields the stored batches holding records after afterSeq, oldest
+// first, reading them in chunks with short transactions. It ends at the
+// newest batch at the time of the last chunk, or at the first error.
+func (s *Spool) Entries(ctx context.Context, afterSeq uint64) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		for {
+			chunk, err := s.Read(ctx, afterSeq, defaultReadBytes)
+			if err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			if len(chunk) == 0 {
+				return
+			}
+			for _, e := range chunk {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			afterSeq = chunk[len(chunk)-1].LastSeq
+		}
+	}
+}
+
+func entryOf(k, v []byte) (Entry, error) {
+	if len(k) != keyLen {
+		return Entry{}, fmt.Errorf("%w: key of %d bytes", ErrCorrupt, len(k))
+	}
+	h, err := decodeHeader(v)
+	if err != nil {
+		return Entry{}, fmt.Errorf("batch %x: %w", k, err)
+	}
+	last := binary.BigEndian.Uint64(k)
+	n := seqs(h.nBSS, h.nChan)
+	if n > last {
+		return Entry{}, fmt.Errorf("%w: batch ending at %d holds %d records", ErrCorrupt, last, n)
+	}
+	return Entry{FirstSeq: last - n + 1, LastSeq: last, Started: h.started, Data: bytes.Clone(v)}, nil
+}
+
+// Ack records that everything up to and including upToSeq reached its
+// destination and deletes the batches that lie wholly at or below it. A
+// batch that upToSeq cuts stays until a later Ack covers it. Acknowledging
+// a sequence number not yet assigned is an error.
+func (s *Spool) Ack(ctx context.Context, upToSeq uint64) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("acknowledging spool up to %d: %w", upToSeq, err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		bk, m := tx.Bucket(bucketBatches), tx.Bucket(bucketMeta)
+		if next := getU64(m, metaNextSeq); upToSeq >= next {
+			return fmt.Errorf("sequence %d was never assigned (next is %d)", upToSeq, next)
+		}
+		var entries, records, bytes uint64
+		c := bk.Cursor()
+		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= upToSeq; k, v = c.First() {
+			h, err := decodeHeader(v)
+			if err != nil {
+				return fmt.Errorf("batch %x: %w", k, err)
+			}
+			entries++
+			records += seqs(h.nBSS, h.nChan)
+			bytes += uint64(len(k) + len(v))
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		errs := []error{
+			subU64(m, metaLiveBytes, bytes),
+			subU64(m, metaEntries, entries),
+			subU64(m, metaRecords, records),
+			putU64(m, metaLastAckTime, uint64(time.Now().UnixNano())),
+		}
+		if upToSeq > getU64(m, metaLastAck) {
+			errs = append(errs, putU64(m, metaLastAck, upToSeq))
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		return fmt.Errorf("acknowledging spool up to %d: %w", upToSeq, err)
+	}
+	return nil
+}
+
+// Stats describes the spool's contents.
+type Stats struct {
+	Entries int64  // batches in the spool
+	Records uint64 // records in the spool (an empty batch counts one)
+	// Bytes is the live data the quota counts: stored keys and values.
+	Bytes      int64
+	QuotaBytes int64 // negative: none
+	// FileBytes is the database file's size, which never shrinks.
+	FileBytes int64
+
+	// OldestSeq and NewestSeq are the first and last sequence numbers in
+	// the spool, OldestTime and NewestTime the start of those batches'
+	// scan cycles; all zero when the spool is empty.
+	OldestSeq, NewestSeq   uint64
+	OldestTime, NewestTime time.Time
+	// NextSeq is the sequence number the next record will get.
+	NextSeq uint64
+
+	// Evictions counts the times batches were evicted for room;
+	// EvictedEntries and EvictedRecords what they removed, over the
+	// spool's whole life. LastEviction is zero if there was none.
+	Evictions, EvictedEntries, EvictedRecords uint64
+	LastEviction                              time.Time
+
+	// LastAck is the highest sequence number acknowledged, LastAckTime
+	// when the last Ack happened (zero if never).
+	LastAck     uint64
+	LastAckTime time.Time
+}
+
+// Stats returns the spool's counters.
+func (s *Spool) Stats() (Stats, error) {
+	st := Stats{QuotaBytes: s.quota}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		st.Entries = int64(getU64(m, metaEntries))
+		st.Records = getU64(m, metaRecords)
+		st.Bytes = int64(getU64(m, metaLiveBytes))
+		st.NextSeq = getU64(m, metaNextSeq)
+		st.Evictions = getU64(m, metaEvictions)
+		st.EvictedEntries = getU64(m, metaEvictedEntries)
+		st.EvictedRecords = getU64(m, metaEvictedRecords)
+		st.LastEviction = unixNano(getU64(m, metaLastEviction))
+		st.LastAck = getU64(m, metaLastAck)
+		st.LastAckTime = unixNano(getU64(m, metaLastAckTime))
+		st.FileBytes = tx.Size()
+		c := tx.Bucket(bucketBatches).Cursor()
+		if k, v := c.First(); k != nil {
+			e, err := entryOf(k, v)
+			if err != nil {
+				return err
+			}
+			st.OldestSeq, st.OldestTime = e.FirstSeq, e.Started
+		}
+		if k, v := c.Last(); k != nil {
+			e, err := entryOf(k, v)
+			if err != nil {
+				return err
+			}
+			st.NewestSeq, st.NewestTime = e.LastSeq, e.Started
+		}
+		return nil
+	})
+	if err != nil {
+		return Stats{}, fmt.Errorf("reading spool stats: %w", err)
+	}
+	return st, nil
+}
+
+// Check verifies the database's page structure (bbolt's consistency check)
+// and that every stored batch decodes and the counters match the contents.
+// It reads the whole database.
+func (s *Spool) Check(ctx context.Context) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		m := tx.Bucket(bucketMeta)
+		var entries, records, live uint64
+		var prev uint64
+		err := tx.Bucket(bucketBatches).ForEach(func(k, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			e, err := entryOf(k, v)
+			if err != nil {
+				return err
+			}
+			if e.FirstSeq <= prev {
+				return fmt.Errorf("batch %d-%d overlaps the one before (ending %d)", e.FirstSeq, e.LastSeq, prev)
+			}
+			prev = e.LastSeq
+			if _, err := Decode(v); err != nil {
+				return fmt.Errorf("batch %d-%d: %w", e.FirstSeq, e.LastSeq, err)
+			}
+			entries++
+			records += e.LastSeq - e.FirstSeq + 1
+			live += uint64(len(k) + len(v))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if next := getU64(m, metaNextSeq); prev >= next {
+			return fmt.Errorf("next sequence %d is not past the newest batch's %d", next, prev)
+		}
+		if got := [3]uint64{getU64(m, metaEntries), getU64(m, metaRecords), getU64(m, metaLiveBytes)}; got != [3]uint64{entries, records, live} {
+			return fmt.Errorf("counters say %d entries, %d records, %d bytes; contents are %d, %d, %d",
+				got[0], got[1], got[2], entries, records, live)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("checking spool %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+func getU64(b *bolt.Bucket, k []byte) uint64 {
+	v := b.Get(k)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func putU64(b *bolt.Bucket, k []byte, v uint64) error {
+	return b.Put(k, binary.BigEndian.AppendUint64(nil, v))
+}
+
+func addU64(b *bolt.Bucket, k []byte, d uint64) error { return putU64(b, k, getU64(b, k)+d) }
+
+func subU64(b *bolt.Bucket, k []byte, d uint64) error {
+	v := getU64(b, k)
+	if d > v {
+		return fmt.Errorf("meta %s: %d less %d goes negative", k, v, d)
+	}
+	return putU64(b, k, v-d)
+}
+
+func unixNano(v uint64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(v)).UTC()
+}

@@ -26,6 +26,10 @@ timeout 60 appliance -once -json -iface wlan0 -capture /out/cap > /out/ours.json
 timeout 20 iw dev wlan0 scan dump > /out/iw-dump.txt
 timeout 30 appliance -once -json -survey -iface wlan0 -capture /out/cap > /out/survey.jsonl 2>> /out/ours.err
 timeout 20 iw dev wlan0 survey dump > /out/iw-survey.txt
+# Scan options: a directed probe names the hidden network; a passive scan
+# on one channel sends no probes and still hears the beacons.
+timeout 60 appliance -once -json -iface wlan0 -flush -ssid tb-hidden -freq 2462 > /out/directed.jsonl 2>> /out/ours.err
+timeout 60 appliance -once -json -iface wlan0 -flush -passive -freq 2412 > /out/passive.jsonl 2>> /out/ours.err
 `
 	res := runVM(t, sc, script, 180*time.Second)
 	if e := strings.TrimSpace(string(res.Files["ours.err"])); e != "" {
@@ -73,6 +77,8 @@ timeout 20 iw dev wlan0 survey dump > /out/iw-survey.txt
 		t.Error(d)
 	}
 
+	checkScanOptions(t, sc, res)
+
 	if os.Getenv("SURVEYBOX_UPDATE_CAPTURE") != "" && !t.Failed() {
 		dir := filepath.Join("..", "..", "survey", "testdata", "capture")
 		for src, dst := range map[string]string{"cap/scan.nl": "scan-standard.nl", "cap/survey.nl": "survey-standard.nl"} {
@@ -82,4 +88,41 @@ timeout 20 iw dev wlan0 survey dump > /out/iw-survey.txt
 		}
 		t.Logf("updated %s (now run: go test ./survey -run TestReplayCaptures -update)", dir)
 	}
+}
+
+// checkScanOptions checks the directed (-ssid) and passive scans.
+func checkScanOptions(t *testing.T, sc testbed.Scenario, res *testbed.Result) {
+	t.Helper()
+	directed, err := testbed.DecodeJSONLines(res.Files["directed.jsonl"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	passive, err := testbed.DecodeJSONLines(res.Files["passive.jsonl"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	byBSSID := func(ms []map[string]any) map[string]map[string]any {
+		out := map[string]map[string]any{}
+		for _, m := range ms {
+			b, _ := m["bssid"].(string)
+			out[b] = m
+		}
+		return out
+	}
+	d, p := byBSSID(directed), byBSSID(passive)
+	for _, b := range sc.BSSes() {
+		switch {
+		case b.Hidden == 1 && b.Freq == 2462:
+			// The probe response names it; the beacon still hides it.
+			m := d[b.BSSID]
+			if m == nil || m["ssid"] != string(b.SSID) || m["hidden"] != true {
+				t.Errorf("directed scan for %q: got %v, want ssid %q and hidden true", b.SSID, m, b.SSID)
+			}
+		case b.Freq == 2412:
+			if p[b.BSSID] == nil {
+				t.Errorf("passive scan on 2412 MHz missed %s (%q)", b.BSSID, b.SSID)
+			}
+		}
+	}
+	t.Logf("directed scan: %d BSSes; passive scan: %d BSSes", len(directed), len(passive))
 }

@@ -35,6 +35,8 @@ type options struct {
 	interval  time.Duration
 	timeout   time.Duration
 	verbose   bool
+	boot      string          // auto, on, off (boot.go)
+	explicit  map[string]bool // flags given on the command line
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -70,11 +72,22 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.interval, "interval", 30*time.Second, "pause between scan cycles")
 	fs.DurationVar(&o.timeout, "scan-timeout", 30*time.Second, "give up waiting for a scan after this long")
 	fs.BoolVar(&o.verbose, "v", false, "log debug details")
+	fs.StringVar(&o.boot, "boot", "auto", "boot mode (load the WiFi driver, SSH host key, console banner): on, off, or auto = on when gokrazy supervises a service run (no -once, no -cycles)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	o.explicit = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.explicit[f.Name] = true })
+	switch o.boot {
+	case "auto", "on", "off":
+	default:
+		return o, fmt.Errorf("-boot %q: want auto, on or off", o.boot)
+	}
+	if o.boot == "on" && (o.once || o.cycles > 0) {
+		return o, errors.New("-boot=on runs the service; it excludes -once and -cycles")
 	}
 	if o.passive && len(o.ssids) > 0 {
 		return o, errors.New("-passive and -ssid exclude each other: a passive scan sends no probes")
@@ -97,7 +110,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	if err := scanMain(ctx, o, log, stdout); err != nil {
+	service := !o.once && o.cycles == 0
+	if o.boot == "on" || (o.boot == "auto" && service && underGokrazy()) {
+		if err := bootMain(ctx, o, log, stdout, stderr); err != nil {
+			log.Error("appliance failed", "err", err)
+			return 1
+		}
+		return 0
+	}
+	if err := scanMain(ctx, o, log, stdout, nil); err != nil {
 		log.Error("appliance failed", "err", err)
 		return 1
 	}
@@ -107,19 +128,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // noRadioRetry is how often the service looks for a radio that is missing.
 const noRadioRetry = 30 * time.Second
 
-func scanMain(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) error {
+// scanMain scans as the flags say. radio, if not nil, is told the radio
+// state whenever it changes (boot mode's banner).
+func scanMain(ctx context.Context, o options, log *slog.Logger, stdout io.Writer, radio func(string)) error {
+	if radio == nil {
+		radio = func(string) {}
+	}
 	cfg := survey.Config{Interface: o.iface, Logger: log, ScanTimeout: o.timeout}
 	sc, err := survey.Open(ctx, cfg)
+	radio(radioFromOpen(interfaceOf(sc), err))
 	// As a service, a missing radio is a state to report, not a crash:
-	// gokrazy would restart a failing program in a loop.
+	// gokrazy would restart a failing program in a loop. In boot mode the
+	// radio may still be coming up (brcmfmac probes and loads its firmware
+	// after the module is loaded), so look more often at first.
+	start := time.Now()
 	for service := !o.once && o.cycles == 0; service && errors.Is(err, survey.ErrNoRadio); {
-		log.Warn("no radio; scanning will start when one appears", "err", err, "retry", noRadioRetry)
+		retry := noRadioRetry
+		if time.Since(start) < time.Minute {
+			retry = 5 * time.Second
+		}
+		log.Warn("no radio; scanning will start when one appears", "err", err, "retry", retry)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(noRadioRetry):
+		case <-time.After(retry):
 		}
 		sc, err = survey.Open(ctx, cfg)
+		radio(radioFromOpen(interfaceOf(sc), err))
 	}
 	if err != nil {
 		return err
@@ -144,6 +179,13 @@ func scanMain(ctx context.Context, o options, log *slog.Logger, stdout io.Writer
 		return onceScan(ctx, sc, o, req, log, enc, stdout)
 	}
 	return runCycles(ctx, sc, o, req, log, enc)
+}
+
+func interfaceOf(sc *survey.Scanner) survey.Interface {
+	if sc == nil {
+		return survey.Interface{}
+	}
+	return sc.Interface()
 }
 
 func onceScan(ctx context.Context, sc *survey.Scanner, o options, req survey.ScanRequest, log *slog.Logger, enc *json.Encoder, stdout io.Writer) error {

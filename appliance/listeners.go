@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The listener self-check backs the promise that nothing listens on a
+// non-tailnet address (issue 4): the customer's LAN must see no service.
+//
+// What counts as listening, from /proc/net/{tcp,tcp6,udp,udp6}:
+//   - a TCP socket in LISTEN state;
+//   - a UDP socket with no remote address (not connect(2)ed): it accepts
+//     datagrams from anyone. Connected UDP sockets (NTP queries, DNS) are
+//     clients and do not count.
+//
+// Allowed local addresses: loopback (127.0.0.0/8, ::1) and the tailnet's
+// (100.64.0.0/10, fd7a:115c:a1e0::/48). A wildcard address (0.0.0.0, ::)
+// includes the LAN and is not allowed.
+//
+// Allowed exceptions, by owning program and port: gokrazy's DHCP client
+// (/gokrazy/dhcp) binds UDP 0.0.0.0:68 (and [::]:546 for DHCPv6) to receive
+// its leases; that is a client, not a service, and the box cannot get an
+// address without it. When the tailnet lands (tsnet), its WireGuard UDP
+// socket (magicsock, the tailnet's own transport) will be the next entry.
+// Unix sockets (gokrazy's web UI on /run/gokrazy-http.sock) are not network
+// listeners.
+
+// listener is one listening socket.
+type listener struct {
+	Proto string // tcp, tcp6, udp, udp6
+	Addr  netip.AddrPort
+	Inode uint64
+	Owner string // executable of the owning process, if found
+}
+
+func (l listener) String() string {
+	s := strings.TrimSuffix(l.Proto, "6") + " " + l.Addr.String()
+	if l.Owner != "" {
+		s += " (" + l.Owner + ")"
+	}
+	return s
+}
+
+// allowedListener is a permitted exception.
+type allowedListener struct {
+	Proto string // tcp or udp
+	Port  uint16
+	Owner string // executable path
+	Why   string
+}
+
+var allowedListeners = []allowedListener{
+	{"udp", 68, "/gokrazy/dhcp", "DHCP client"},
+	{"udp", 546, "/gokrazy/dhcp", "DHCPv6 client"},
+}
+
+var tailnetPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("fd7a:115c:a1e0::/48"),
+}
+
+// classify splits listeners into violations and allowed exceptions.
+func classify(ls []listener) (bad, allowed []string) {
+next:
+	for _, l := range ls {
+		a := l.Addr.Addr().Unmap()
+		if a.IsLoopback() {
+			continue
+		}
+		for _, p := range tailnetPrefixes {
+			if p.Contains(a) {
+				continue next
+			}
+		}
+		proto := strings.TrimSuffix(l.Proto, "6")
+		for _, al := range allowedListeners {
+			if al.Proto == proto && al.Port == l.Addr.Port() && al.Owner == l.Owner {
+				allowed = append(allowed, l.String()+" ["+al.Why+"]")
+				continue next
+			}
+		}
+		bad = append(bad, l.String())
+	}
+	sort.Strings(bad)
+	sort.Strings(allowed)
+	return bad, allowed
+}
+
+// listenerLine is the console summary of a check. addrs, the box's
+// non-loopback addresses, is appended so the line shows what the check saw
+// (and changes, and is printed again, when the LAN comes up).
+func listenerLine(ls []listener, err error, addrs string) string {
+	if addrs == "" {
+		addrs = "none"
+	}
+	if err != nil {
+		return "listeners: check failed: " + err.Error() + "; addresses: " + addrs
+	}
+	bad, allowed := classify(ls)
+	var b strings.Builder
+	if len(bad) == 0 {
+		b.WriteString("listeners: none on non-tailnet addresses")
+	} else {
+		b.WriteString("listeners: WARNING: listening on non-tailnet addresses: " + strings.Join(bad, ", "))
+	}
+	if len(allowed) > 0 {
+		b.WriteString(" (allowed: " + strings.Join(allowed, ", ") + ")")
+	}
+	b.WriteString("; addresses: " + addrs)
+	return b.String()
+}
+
+// readListeners reads the listening sockets of every process.
+func readListeners(procRoot string) ([]listener, error) {
+	var all []listener
+	for _, proto := range []string{"tcp", "tcp6", "udp", "udp6"} {
+		f, err := os.Open(filepath.Join(procRoot, "net", proto))
+		if err != nil {
+			if os.IsNotExist(err) && strings.HasSuffix(proto, "6") {
+				continue // no IPv6
+			}
+			return nil, err
+		}
+		ls, err := parseProcNet(proto, f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name(), err)
+		}
+		all = append(all, ls...)
+	}
+	owners := socketOwners(procRoot)
+	for i := range all {
+		all[i].Owner = owners[all[i].Inode]
+	}
+	return all, nil
+}
+
+const (
+	tcpListen = 0x0A
+	udpClose  = 0x07 // an unconnected UDP socket
+)
+
+// parseProcNet parses one /proc/net/{tcp,udp}[6] table and returns its
+// listening sockets.
+func parseProcNet(proto string, f io.Reader) ([]listener, error) {
+	var ls []listener
+	sc := bufio.NewScanner(f)
+	first := true
+	for sc.Scan() {
+		if first { // header
+			first = false
+			continue
+		}
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 10 {
+			continue
+		}
+		local, err := parseHexAddr(fields[1])
+		if err != nil {
+			return nil, err
+		}
+		remote, err := parseHexAddr(fields[2])
+		if err != nil {
+			return nil, err
+		}
+		st, err := strconv.ParseUint(fields[3], 16, 8)
+		if err != nil {
+			return nil, fmt.Errorf("bad state %q", fields[3])
+		}
+		inode, _ := strconv.ParseUint(fields[9], 10, 64)
+		listening := false
+		if strings.HasPrefix(proto, "tcp") {
+			listening = st == tcpListen
+		} else {
+			listening = st == udpClose && remote.Port() == 0 && remote.Addr().IsUnspecified()
+		}
+		if listening {
+			ls = append(ls, listener{Proto: proto, Addr: local, Inode: inode})
+		}
+	}
+	return ls, sc.Err()
+}
+
+// parseHexAddr parses "0100007F:0050" (IPv4) or a 32-hex-digit IPv6
+// address. The kernel prints the address as 32-bit words in host byte order.
+func parseHexAddr(s string) (netip.AddrPort, error) {
+	a, p, ok := strings.Cut(s, ":")
+	if !ok {
+		return netip.AddrPort{}, fmt.Errorf("bad address %q", s)
+	}
+	port, err := strconv.ParseUint(p, 16, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bad port in %q", s)
+	}
+	raw, err := hex.DecodeString(a)
+	if err != nil || (len(raw) != 4 && len(raw) != 16) {
+		return netip.AddrPort{}, fmt.Errorf("bad address %q", s)
+	}
+	var b [16]byte
+	for i := 0; i < len(raw); i += 4 {
+		binary.NativeEndian.PutUint32(b[i:], binary.BigEndian.Uint32(raw[i:]))
+	}
+	var addr netip.Addr
+	if len(raw) == 4 {
+		addr = netip.AddrFrom4([4]byte(b[:4]))
+	} else {
+		addr = netip.AddrFrom16(b)
+	}
+	return netip.AddrPortFrom(addr, uint16(port)), nil
+}
+
+// socketOwners maps socket inodes to the executable of a process that has
+// them open.
+func socketOwners(procRoot string) map[uint64]string {
+	owners := map[uint64]string{}
+	pids, _ := os.ReadDir(procRoot)
+	for _, p := range pids {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		dir := filepath.Join(procRoot, p.Name())
+		fds, err := os.ReadDir(filepath.Join(dir, "fd"))
+		if err != nil {
+			continue
+		}
+		exe, _ := os.Readlink(filepath.Join(dir, "exe"))
+		for _, fd := range fds {
+			t, err := os.Readlink(filepath.Join(dir, "fd", fd.Name()))
+			if err != nil {
+				continue
+			}
+			in, ok := strings.CutPrefix(t, "socket:[")
+			if !ok {
+				continue
+			}
+			if n, err := strconv.ParseUint(strings.TrimSuffix(in, "]"), 10, 64); err == nil {
+				owners[n] = exe
+			}
+		}
+	}
+	return owners
+}
+
+// interfaceAddrs lists the non-loopback interface addresses, e.g.
+// "eth0 10.0.2.15/24 fec0::5054:ff:fe12:3456/64".
+func interfaceAddrs() string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	var parts []string
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		as, _ := ifc.Addrs()
+		var list []string
+		for _, a := range as {
+			list = append(list, a.String())
+		}
+		if len(list) > 0 {
+			parts = append(parts, ifc.Name+" "+strings.Join(list, " "))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -72,6 +72,10 @@ type bootEnv struct {
 	addrs func() string
 	// retryWait returns the pause after the n-th scanner failure (backoff).
 	retryWait func(n int) time.Duration
+	// openSpool opens the durable spool for the scan snapshots; nil: no
+	// spool (tests). sink is what it returned, for scan to use.
+	openSpool func(c config.Spool, withSurvey bool) (snapshotSink, func() error, error)
+	sink      snapshotSink
 }
 
 // underGokrazy reports whether gokrazy's init supervises this process.
@@ -104,10 +108,12 @@ func bootMain(ctx context.Context, o options, log *slog.Logger, stdout, stderr i
 		addrs:      interfaceAddrs,
 		hostname:   os.Hostname,
 		firstStart: os.Getenv("GOKRAZY_FIRST_START") == "1",
-		scan: func(ctx context.Context, sc *config.Scan, radio func(string)) error {
-			o := o
-			applyScanConfig(&o, sc)
-			return scanMain(ctx, o, log, stdout, radio)
+		openSpool: func(c config.Spool, withSurvey bool) (snapshotSink, func() error, error) {
+			sp, err := openSpool(c, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			return spoolSink(sp, withSurvey, log), sp.Close, nil
 		},
 		listenerEvery: func(n int) time.Duration {
 			if n < 24 { // the first two minutes: DHCP, gokrazy's listeners
@@ -115,6 +121,12 @@ func bootMain(ctx context.Context, o options, log *slog.Logger, stdout, stderr i
 			}
 			return time.Minute
 		},
+	}
+	env.scan = func(ctx context.Context, sc *config.Scan, radio func(string)) error {
+		o := o
+		applyScanConfig(&o, sc)
+		o.sink = env.sink
+		return scanMain(ctx, o, log, stdout, radio)
 	}
 	return env.run(ctx, log)
 }
@@ -140,6 +152,26 @@ func (e *bootEnv) run(ctx context.Context, log *slog.Logger) error {
 			// the state becomes "connecting" and then the node's name and
 			// addresses once it is.
 			st.Tailnet = tailnetWait
+		}
+	}
+
+	// The spool keeps every observation on /perm, in safe mode too (with
+	// the default location): nothing is lost while the config is fixed.
+	if e.openSpool != nil {
+		def := config.Default()
+		spoolCfg, withSurvey := def.Spool, def.Scan.Survey
+		if cfgErr == nil {
+			spoolCfg = cfg.Spool
+			if cfg.Scan != nil {
+				withSurvey = cfg.Scan.Survey
+			}
+		}
+		sink, closeSpool, err := e.openSpool(spoolCfg, withSurvey)
+		if err != nil {
+			con.Printf("ERROR: %v — observations are not kept", err)
+		} else {
+			e.sink = sink
+			defer closeSpool()
 		}
 	}
 

@@ -12,6 +12,7 @@ type configInfo struct {
 	Source            string // the file it came from; "" = built-in defaults
 	TailnetConfigured bool   // an auth key is configured (tailnet wanted)
 	Scan              *config.Scan
+	Spool             config.Spool
 }
 
 func (c configInfo) describe() string {
@@ -40,6 +41,7 @@ func loadConfig() (configInfo, error) {
 		Source:            c.Source,
 		TailnetConfigured: c.Tailnet.AuthKey.Reveal() != "",
 		Scan:              &c.Scan,
+		Spool:             c.Spool,
 	}, nil
 }
 

@@ -36,6 +36,7 @@ type options struct {
 	timeout   time.Duration
 	verbose   bool
 	boot      string          // auto, on, off (boot.go)
+	sink      snapshotSink    // boot mode: where scan snapshots go (the spool)
 	explicit  map[string]bool // flags given on the command line
 }
 
@@ -318,6 +319,9 @@ func runCycles(ctx context.Context, sc *survey.Scanner, o options, req survey.Sc
 				seen[name] = true
 				l.SSIDs = append(l.SSIDs, name)
 			}
+		}
+		if o.sink != nil {
+			o.sink(ctx, sc, s)
 		}
 		if o.json || o.cycles > 0 {
 			_ = enc.Encode(l)

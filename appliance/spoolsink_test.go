@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/survey"
+)
+
+// TestSpoolSink commits snapshots of real captured scan results and reads
+// them back from the spool.
+func TestSpoolSink(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "survey", "testdata", "capture", "scan-standard.nl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := survey.UnmarshalMessages(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bsses, _ := survey.DecodeScan(msgs)
+	if len(bsses) == 0 {
+		t.Fatal("no BSSes in the capture")
+	}
+
+	dir := t.TempDir()
+	sp, err := openSpool(config.Spool{Path: filepath.Join(dir, "sub", "spool.db"), QuotaBytes: 1 << 20}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if fi, err := os.Stat(filepath.Join(dir, "sub")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("spool directory: %v, %v; want mode 0700", fi, err)
+	}
+	sink := spoolSink(sp, false, slog.New(slog.DiscardHandler))
+	now := time.Now()
+	ctx := context.Background()
+	sink(ctx, nil, survey.Snapshot{Cycle: 1, Own: true, Result: survey.ScanResult{BSSes: bsses, Triggered: true, Started: now, Finished: now}})
+	sink(ctx, nil, survey.Snapshot{Result: survey.ScanResult{BSSes: bsses[:1]}, Err: context.DeadlineExceeded})
+
+	entries, err := sp.Read(ctx, 0, 1<<20)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("Read = %d entries, %v; want 2", len(entries), err)
+	}
+	b, err := entries[0].Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.BSS) != len(bsses) || !b.Triggered || b.BSS[0].BSSID != bsses[0].Record().BSSID {
+		t.Fatalf("first batch: %d BSS, triggered %v", len(b.BSS), b.Triggered)
+	}
+	b2, err := entries[1].Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b2.Problems) != 1 || len(b2.BSS) != 1 {
+		t.Fatalf("second batch: problems %q, %d BSS; want the scan error and 1 BSS", b2.Problems, len(b2.BSS))
+	}
+}

@@ -1,6 +1,9 @@
 // Command surveyctl is the surveybox operator's tool. Subcommands:
 //
-//	surveyctl image [flags]   build the appliance's bootable SD card image
+//	surveyctl image [flags]     build the appliance's bootable SD card image
+//	surveyctl collect [flags]   run the collector boxes push to (a tailnet node)
+//	surveyctl pull BOX [flags]  fetch a box's observations over the tailnet
+//	surveyctl export [flags]    write what was collected or pulled as JSON lines or CSV
 package main
 
 import (
@@ -18,10 +21,10 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
@@ -30,6 +33,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	switch args[0] {
 	case "image":
 		err = image.Command(ctx, args[1:], stderr)
+	case "collect":
+		err = collectCmd(ctx, args[1:], stderr)
+	case "pull":
+		err = pullCmd(ctx, args[1:], stderr)
+	case "export":
+		err = exportCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stderr)
 		return 0
@@ -41,7 +50,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, image.ErrUsage):
+	case errors.Is(err, image.ErrUsage), errors.Is(err, errUsage):
 		return 2
 	default:
 		fmt.Fprintf(stderr, "surveyctl %s: %v\n", args[0], err)
@@ -50,5 +59,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: surveyctl <command> [flags]\n\ncommands:\n  image   build the appliance's bootable SD card image (surveyctl image -h)\n")
+	fmt.Fprintf(w, "usage: surveyctl <command> [flags]\n\ncommands:\n"+
+		"  image    build the appliance's bootable SD card image (surveyctl image -h)\n"+
+		"  collect  run the collector that boxes push to, on the tailnet (surveyctl collect -h)\n"+
+		"  pull     fetch a box's observations over the tailnet (surveyctl pull -h)\n"+
+		"  export   write collected/pulled observations as JSON lines or CSV (surveyctl export -h)\n")
 }

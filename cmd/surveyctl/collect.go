@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"tailscale.com/envknob"
+	"tailscale.com/tsnet"
+
+	"github.com/surveybox/surveybox/collector"
+	"github.com/surveybox/surveybox/uploader/tsauth"
+)
+
+// errUsage: bad flags or arguments; the message has been printed.
+var errUsage = errors.New("usage")
+
+func defaultDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "surveyctl")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "surveyctl")
+	}
+	return "surveyctl-data"
+}
+
+// tailnetFlags are the flags of the subcommands that join the tailnet.
+type tailnetFlags struct {
+	hostname, authKeyFile, controlURL string
+	verbose                           bool
+}
+
+func (tf *tailnetFlags) register(fs *flag.FlagSet, hostname string) {
+	fs.StringVar(&tf.hostname, "hostname", hostname, "node name on the tailnet")
+	fs.StringVar(&tf.authKeyFile, "authkey-file", "", "file holding a Tailscale auth key (mode 0600); default: $TS_AUTHKEY, or an interactive login URL on first start")
+	fs.StringVar(&tf.controlURL, "control-url", "", "coordination server URL (headscale); default: Tailscale's")
+	fs.BoolVar(&tf.verbose, "verbose", false, "log Tailscale's own messages")
+}
+
+// startNode starts a tsnet node with its state in stateDir and waits until
+// it is up.
+func (tf *tailnetFlags) startNode(ctx context.Context, stateDir string, stderr io.Writer) (*tsnet.Server, error) {
+	envknob.Setenv("TS_NO_LOGS_NO_SUPPORT", "1")
+	key := os.Getenv("TS_AUTHKEY")
+	if tf.authKeyFile != "" {
+		fi, err := os.Stat(tf.authKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("auth key: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("auth key file %s has mode %04o: it must be 0600 or stricter", tf.authKeyFile, fi.Mode().Perm())
+		}
+		b, err := os.ReadFile(tf.authKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("auth key: %w", err)
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &tsnet.Server{
+		Dir: stateDir, Hostname: tf.hostname, AuthKey: key, ControlURL: tf.controlURL,
+		UserLogf: func(f string, a ...any) { fmt.Fprintf(stderr, "tailnet: "+f+"\n", a...) },
+		Logf:     func(string, ...any) {},
+	}
+	if tf.verbose {
+		s.Logf = s.UserLogf
+	}
+	upCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if _, err := s.Up(upCtx); err != nil {
+		s.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("joining the tailnet as %s (state in %s): %w", tf.hostname, stateDir, err)
+	}
+	return s, nil
+}
+
+func collectCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", defaultDir(), "data directory: collector.db and the node's state (tsnet-collect/)")
+	var tf tailnetFlags
+	tf.register(fs, "collector")
+	allow := fs.String("allow", "", "boxes allowed to upload: comma-separated tags (tag:surveybox) and node names (required)")
+	listen := fs.String("listen", ":8080", "address on the tailnet to serve uploads on")
+	maxBytes := fs.Int64("max-upload-bytes", collector.DefaultMaxUploadBytes, "largest upload accepted (larger: 413)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: surveyctl collect -allow tag:surveybox[,box-name...] [flags]\n\nRuns the operator's collector as a node on the tailnet: boxes push their\nobservations to http://HOSTNAME:8080 (config uploader.collector).\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "collect: unexpected arguments %q\n", fs.Args())
+		return errUsage
+	}
+	policy, err := tsauth.ParseList(*allow)
+	if err == nil && (policy.Empty() || len(policy.Users) > 0) {
+		err = errors.New("give the boxes' tag (tag:surveybox) and/or node names")
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "collect: -allow: %v\n", err)
+		return errUsage
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	st, err := collector.Open(filepath.Join(*dir, "collector.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	node, err := tf.startNode(ctx, filepath.Join(*dir, "tsnet-collect"), stderr)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	lc, err := node.LocalClient()
+	if err != nil {
+		return err
+	}
+	ln, err := node.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listening on the tailnet at %s: %w", *listen, err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	hs := &http.Server{
+		Handler:           &collector.Handler{Store: st, WhoIs: lc, Allow: policy, MaxUploadBytes: *maxBytes, Logger: logger},
+		ReadHeaderTimeout: 30 * time.Second,
+	}
+	logger.Info("collecting", "node", tf.hostname, "listen", *listen, "store", st.Path(), "allow", *allow)
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}()
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/surveybox/surveybox/collector"
+)
+
+func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pull", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", defaultDir(), "data directory: collector.db and the node's state (tsnet-pull/)")
+	var tf tailnetFlags
+	tf.register(fs, "surveyctl-pull")
+	url := fs.String("url", "", "the box's pull API (default http://BOX)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: surveyctl pull BOX [flags]\n\nFetches the box's observations over the tailnet into DIR/collector.db, after\nthe last one stored; run it again to resume. This machine must be an operator\nin the box's config (operators.users or operators.tags).\n\n")
+		fs.PrintDefaults()
+	}
+	// Accept flags before and after BOX.
+	var box string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		box, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if box == "" && fs.NArg() > 0 {
+		box = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pull: unexpected arguments %q\n", fs.Args())
+		return errUsage
+	}
+	if box == "" {
+		fs.Usage()
+		return errUsage
+	}
+	name, _, _ := strings.Cut(box, ".")
+	if !collector.ValidBoxName(name) {
+		return fmt.Errorf("%q is not a box name (a tailnet node name)", box)
+	}
+	base := *url
+	if base == "" {
+		base = "http://" + box
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	st, err := collector.Open(filepath.Join(*dir, "collector.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	node, err := tf.startNode(ctx, filepath.Join(*dir, "tsnet-pull"), stderr)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	res, err := collector.Pull(ctx, node.HTTPClient(), base, name, st)
+	fmt.Fprintf(stderr, "pull %s: %d cycles, %d records stored after sequence %d; now at %d (box's next: %d)\n",
+		name, res.Cycles, res.Records, res.After, res.HighSeq, res.NextSeq)
+	return err
+}

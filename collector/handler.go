@@ -1,0 +1,121 @@
+package collector
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/surveybox/surveybox/collector/wire"
+	"github.com/surveybox/surveybox/uploader/tsauth"
+)
+
+// DefaultMaxUploadBytes bounds an upload body by default: the box's
+// largest batch_max_bytes (64 MiB) plus framing.
+const DefaultMaxUploadBytes = 64<<20 + 64<<10
+
+// Handler serves POST /v1/upload (wire format) and GET /v1/boxes (JSON
+// stats of every box). Every request is authorized by the caller's tailnet
+// identity: only boxes the Allow policy matches (node name or tag) are
+// accepted, others get 403. The box's name is its node name.
+type Handler struct {
+	Store *Store
+	WhoIs tsauth.WhoIser
+	Allow tsauth.Policy
+	// MaxUploadBytes bounds a body; larger gives 413. 0: the default.
+	MaxUploadBytes int64
+	Logger         *slog.Logger
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	deny := func(r *http.Request, id tsauth.Identity, err error) {
+		h.log().Warn("collector: refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+	}
+	tsauth.Middleware(h.WhoIs, h.Allow, deny, http.HandlerFunc(h.serve)).ServeHTTP(w, r)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case wire.UploadPath:
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			http.Error(w, "use POST", http.StatusMethodNotAllowed)
+			return
+		}
+		h.upload(w, r)
+	case "/v1/boxes":
+		st, err := h.Store.Boxes()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, st)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
+	id, _ := tsauth.FromContext(r.Context())
+	box := id.Node
+	if !ValidBoxName(box) {
+		http.Error(w, "forbidden: node name "+box+" cannot name a box", http.StatusForbidden)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, wire.ContentType) {
+		http.Error(w, "content type must be "+wire.ContentType, http.StatusUnsupportedMediaType)
+		return
+	}
+	limit := h.MaxUploadBytes
+	if limit <= 0 {
+		limit = DefaultMaxUploadBytes
+	}
+	if r.ContentLength > limit {
+		http.Error(w, "upload too large", http.StatusRequestEntityTooLarge)
+		h.log().Warn("collector: upload too large", "box", box, "bytes", r.ContentLength, "limit", limit)
+		return
+	}
+	body, err := wire.ReadBody(r.Body, limit)
+	if errors.Is(err, wire.ErrTooLarge) {
+		http.Error(w, "upload too large", http.StatusRequestEntityTooLarge)
+		h.log().Warn("collector: upload too large", "box", box, "limit", limit)
+		return
+	}
+	if err != nil {
+		http.Error(w, "reading upload: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	entries, err := wire.Decode(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		h.log().Warn("collector: malformed upload", "box", box, "err", err)
+		return
+	}
+	res, err := h.Store.Put(box, SourceUpload, entries)
+	if errors.Is(err, ErrConflict) {
+		http.Error(w, err.Error(), http.StatusConflict)
+		h.log().Error("collector: conflicting upload", "box", box, "err", err)
+		return
+	}
+	if err != nil {
+		http.Error(w, "storing upload: "+err.Error(), http.StatusInternalServerError)
+		h.log().Error("collector: storing upload", "box", box, "err", err)
+		return
+	}
+	h.log().Info("collector: upload", "box", box, "entries", len(entries), "stored", res.Stored,
+		"duplicates", res.Duplicates, "records", res.Records, "acked", res.Acked, "bytes", len(body), "missing", res.Missing)
+	writeJSON(w, wire.Ack{AckedSeq: res.Acked, Stored: res.Stored, Duplicates: res.Duplicates, Records: res.Records})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}

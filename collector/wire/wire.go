@@ -1,0 +1,176 @@
+// Package wire is the upload format between a box's uploader and the
+// operator's collector: a short versioned header, then spool entries
+// exactly as the box's spool stores them (each already a versioned,
+// DEFLATE-compressed batch, see spool.Encode), so that the box sends
+// without re-encoding and the collector stores without re-encoding.
+//
+// Version 1, all integers unsigned varints:
+//
+//	4 bytes  magic "SBUP"
+//	byte     version (1)
+//	uvarint  number of entries, 1..MaxEntries
+//	per entry:
+//	  uvarint  FirstSeq (>= 1)
+//	  uvarint  LastSeq - FirstSeq
+//	  uvarint  length of Data
+//	  ...      Data: the spool's stored form of the batch
+//
+// Entries are in sequence order and contiguous (each starts right after
+// the one before), as a spool read returns them. The box's identity is not
+// in the body: the collector takes it from the tailnet (WhoIs).
+//
+// The collector answers 200 with an Ack (JSON): AckedSeq is the highest
+// sequence number up to which everything in the upload is stored (now or
+// by an earlier delivery). The box deletes from its spool only up to it.
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/surveybox/surveybox/spool"
+)
+
+// ContentType of an upload body.
+const ContentType = "application/x-surveybox-upload"
+
+// Version is the framing version this package writes.
+const Version = 1
+
+// MaxEntries bounds the entries of one upload.
+const MaxEntries = 1 << 16
+
+// UploadPath is the collector's upload endpoint.
+const UploadPath = "/v1/upload"
+
+var magic = []byte("SBUP")
+
+// ErrMalformed is wrapped by every error Decode returns for bad input.
+var ErrMalformed = errors.New("malformed upload")
+
+// Entry is one spool batch on the wire.
+type Entry struct {
+	FirstSeq, LastSeq uint64
+	Data              []byte
+}
+
+// Ack is the collector's answer to an upload.
+type Ack struct {
+	// AckedSeq: everything in the upload up to and including it is stored.
+	AckedSeq uint64 `json:"acked_seq"`
+	// Stored and Duplicates count the upload's entries stored now and
+	// already stored before (redelivery); Records the records stored now.
+	Stored     int    `json:"stored_entries"`
+	Duplicates int    `json:"duplicate_entries"`
+	Records    uint64 `json:"stored_records"`
+}
+
+// Size returns the encoded size of entries.
+func Size(entries []spool.Entry) int {
+	n := len(magic) + 1 + binary.MaxVarintLen64
+	for _, e := range entries {
+		n += 3*binary.MaxVarintLen64 + len(e.Data)
+	}
+	return n
+}
+
+// Append appends the upload of the spool entries to buf.
+func Append(buf []byte, entries []spool.Entry) []byte {
+	buf = append(buf, magic...)
+	buf = append(buf, Version)
+	buf = binary.AppendUvarint(buf, uint64(len(entries)))
+	for _, e := range entries {
+		buf = binary.AppendUvarint(buf, e.FirstSeq)
+		buf = binary.AppendUvarint(buf, e.LastSeq-e.FirstSeq)
+		buf = binary.AppendUvarint(buf, uint64(len(e.Data)))
+		buf = append(buf, e.Data...)
+	}
+	return buf
+}
+
+// Decode parses and validates an upload: the framing, the order and
+// contiguity of the entries, and that every entry's Data decodes as a
+// spool batch whose record count matches its sequence range. The entries'
+// Data alias body. Errors wrap ErrMalformed.
+func Decode(body []byte) ([]Entry, error) {
+	d := body
+	if len(d) < len(magic)+1 || !bytes.Equal(d[:len(magic)], magic) {
+		return nil, fmt.Errorf("%w: not a surveybox upload (bad magic)", ErrMalformed)
+	}
+	if v := d[len(magic)]; v != Version {
+		return nil, fmt.Errorf("%w: unknown version %d (this collector knows %d)", ErrMalformed, v, Version)
+	}
+	d = d[len(magic)+1:]
+	uv := func(what string) (uint64, error) {
+		v, n := binary.Uvarint(d)
+		if n <= 0 {
+			return 0, fmt.Errorf("%w: bad %s", ErrMalformed, what)
+		}
+		d = d[n:]
+		return v, nil
+	}
+	n, err := uv("entry count")
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 || n > MaxEntries {
+		return nil, fmt.Errorf("%w: %d entries (want 1..%d)", ErrMalformed, n, MaxEntries)
+	}
+	out := make([]Entry, 0, min(n, uint64(len(d)/4+1)))
+	for i := range n {
+		first, err := uv("first sequence")
+		if err != nil {
+			return nil, err
+		}
+		span, err := uv("sequence span")
+		if err != nil {
+			return nil, err
+		}
+		size, err := uv("data length")
+		if err != nil {
+			return nil, err
+		}
+		if first == 0 || first+span < first {
+			return nil, fmt.Errorf("%w: entry %d: bad sequence range %d+%d", ErrMalformed, i, first, span)
+		}
+		if size > uint64(len(d)) {
+			return nil, fmt.Errorf("%w: entry %d: data of %d bytes, %d left", ErrMalformed, i, size, len(d))
+		}
+		e := Entry{FirstSeq: first, LastSeq: first + span, Data: d[:size:size]}
+		d = d[size:]
+		if len(out) > 0 && e.FirstSeq != out[len(out)-1].LastSeq+1 {
+			return nil, fmt.Errorf("%w: entry %d starts at %d, not right after %d", ErrMalformed, i, e.FirstSeq, out[len(out)-1].LastSeq)
+		}
+		b, err := spool.Decode(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: entry %d-%d: %v", ErrMalformed, e.FirstSeq, e.LastSeq, err)
+		}
+		if want := uint64(max(b.Records(), 1)); want != span+1 {
+			return nil, fmt.Errorf("%w: entry %d-%d holds %d records", ErrMalformed, e.FirstSeq, e.LastSeq, want)
+		}
+		out = append(out, e)
+	}
+	if len(d) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(d))
+	}
+	return out, nil
+}
+
+// ReadBody reads at most limit bytes of r; a longer body gives
+// ErrTooLarge.
+func ReadBody(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, ErrTooLarge
+	}
+	return b, nil
+}
+
+// ErrTooLarge: the body is longer than the limit.
+var ErrTooLarge = errors.New("upload too large")

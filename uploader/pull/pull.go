@@ -1,0 +1,298 @@
+// Package pull is the box's pull API, to be served only on the tailnet
+// listener (tsnet Server.Listen): operators fetch observations, status and
+// metrics. Every request is authorized with WhoIs against the operators
+// allowed in the config (users by login name, machines by tag); everyone
+// else gets 403.
+//
+//	GET /v1/observations?after=SEQ  NDJSON stream of Line, resumable
+//	GET /v1/status                  JSON Status
+//	GET /metrics                    Prometheus text format
+package pull
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/survey"
+	"github.com/surveybox/surveybox/uploader"
+	"github.com/surveybox/surveybox/uploader/tsauth"
+)
+
+// Line is one line of GET /v1/observations. Kind "cycle" opens a scan
+// cycle (a spool batch): Seq is its first sequence number, LastSeq its
+// last, and Cycle its metadata; its records follow as kind "bss" and
+// "channel" lines with their own Seq. A cycle without records still takes
+// one sequence number. The stream ends with kind "end", whose Seq is the
+// last sequence number sent (or the request's after) and NextSeq the
+// box's next; a stream without "end" was cut and is resumed with
+// after=the last complete cycle's LastSeq.
+type Line struct {
+	Kind    string                `json:"kind"`
+	Seq     uint64                `json:"seq"`
+	LastSeq uint64                `json:"last_seq,omitempty"`
+	NextSeq uint64                `json:"next_seq,omitempty"`
+	Cycle   *Cycle                `json:"cycle,omitempty"`
+	BSS     *survey.Record        `json:"bss,omitempty"`
+	Channel *survey.ChannelRecord `json:"channel,omitempty"`
+}
+
+// Cycle is a scan cycle's metadata (spool.Batch without the records).
+type Cycle struct {
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
+	Interface  string    `json:"interface,omitempty"`
+	Triggered  bool      `json:"triggered"`
+	Aborted    bool      `json:"aborted,omitempty"`
+	EventsLost bool      `json:"events_lost,omitempty"`
+	Problems   []string  `json:"problems,omitempty"`
+}
+
+// Line kinds.
+const (
+	KindCycle   = "cycle"
+	KindBSS     = "bss"
+	KindChannel = "channel"
+	KindEnd     = "end"
+)
+
+// Lines returns the lines of one spool batch: the cycle line, then its
+// records with sequence numbers after afterSeq.
+func Lines(e spool.Entry, b *spool.Batch, afterSeq uint64) []Line {
+	out := make([]Line, 0, 1+b.Records())
+	out = append(out, Line{Kind: KindCycle, Seq: e.FirstSeq, LastSeq: e.LastSeq, Cycle: &Cycle{
+		Started: b.Started, Finished: b.Finished, Interface: b.Interface, Triggered: b.Triggered,
+		Aborted: b.Aborted, EventsLost: b.EventsLost, Problems: b.Problems,
+	}})
+	seq := e.FirstSeq
+	for i := range b.BSS {
+		if seq > afterSeq {
+			out = append(out, Line{Kind: KindBSS, Seq: seq, BSS: &b.BSS[i]})
+		}
+		seq++
+	}
+	for i := range b.Channels {
+		if seq > afterSeq {
+			out = append(out, Line{Kind: KindChannel, Seq: seq, Channel: &b.Channels[i]})
+		}
+		seq++
+	}
+	return out
+}
+
+// Batch rebuilds the spool batch from a cycle line and its record lines.
+func Batch(cycle Line, records []Line) spool.Batch {
+	c := cycle.Cycle
+	if c == nil {
+		c = &Cycle{}
+	}
+	b := spool.Batch{Started: c.Started, Finished: c.Finished, Interface: c.Interface, Triggered: c.Triggered,
+		Aborted: c.Aborted, EventsLost: c.EventsLost, Problems: c.Problems}
+	for _, l := range records {
+		switch {
+		case l.BSS != nil:
+			b.BSS = append(b.BSS, *l.BSS)
+		case l.Channel != nil:
+			b.Channels = append(b.Channels, *l.Channel)
+		}
+	}
+	return b
+}
+
+// RadioState is what the box knows of its radio, for status and metrics.
+type RadioState struct {
+	Interface string    `json:"interface"`
+	Present   bool      `json:"present"`
+	State     string    `json:"state"` // e.g. "scanning", "waiting for radio"
+	LastScan  time.Time `json:"last_scan,omitzero"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// Options configure the handler.
+type Options struct {
+	Spool *spool.Spool
+	// WhoIs identifies callers: tsnet.Server.LocalClient() on the box.
+	WhoIs     tsauth.WhoIser
+	Operators config.Operators
+	// Radio and Uploads, if set, report the radio and the push loop.
+	Radio   func() RadioState
+	Uploads func() uploader.Status
+	// Version of the box's software; Hostname its name.
+	Version, Hostname string
+	Logger            *slog.Logger
+}
+
+// Status is the body of GET /v1/status.
+type Status struct {
+	Hostname string           `json:"hostname"`
+	Version  string           `json:"version"`
+	Now      time.Time        `json:"now"`
+	Uptime   string           `json:"uptime"`
+	Spool    spool.Stats      `json:"spool"`
+	Upload   *uploader.Status `json:"upload,omitempty"`
+	Radio    *RadioState      `json:"radio,omitempty"`
+}
+
+type handler struct {
+	opt     Options
+	log     *slog.Logger
+	started time.Time
+	mux     *http.ServeMux
+
+	requests, denied, streamed atomic.Uint64
+}
+
+// NewHandler returns the pull API.
+func NewHandler(opt Options) http.Handler {
+	h := &handler{opt: opt, log: opt.Logger, started: time.Now(), mux: http.NewServeMux()}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.mux.HandleFunc("GET /v1/observations", h.observations)
+	h.mux.HandleFunc("GET /v1/status", h.status)
+	h.mux.HandleFunc("GET /metrics", h.metrics)
+	policy := tsauth.Policy{Users: opt.Operators.Users, Tags: opt.Operators.Tags}
+	return tsauth.Middleware(opt.WhoIs, policy, func(r *http.Request, id tsauth.Identity, err error) {
+		h.denied.Add(1)
+		h.log.Warn("pull API: refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+	}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.requests.Add(1)
+		h.mux.ServeHTTP(w, r)
+	}))
+}
+
+func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
+	var after uint64
+	if s := r.URL.Query().Get("after"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			http.Error(w, "after: want a sequence number", http.StatusBadRequest)
+			return
+		}
+		after = v
+	}
+	st, err := h.opt.Spool.Stats()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("X-Surveybox-Oldest-Seq", strconv.FormatUint(st.OldestSeq, 10))
+	enc := json.NewEncoder(w)
+	rc := http.NewResponseController(w)
+	last := after
+	for e, err := range h.opt.Spool.Entries(r.Context(), after) {
+		if err != nil {
+			// Headers are gone: end without the "end" line, so the
+			// client knows the stream is incomplete.
+			h.log.Warn("pull API: reading spool", "err", err)
+			return
+		}
+		if e.LastSeq >= st.NextSeq {
+			break // appended after the request started: next time
+		}
+		b, err := e.Decode()
+		if err != nil {
+			h.log.Error("pull API: decoding spool entry", "err", err)
+			return
+		}
+		for _, l := range Lines(e, &b, after) {
+			if err := enc.Encode(l); err != nil {
+				return
+			}
+		}
+		h.streamed.Add(uint64(b.Records()))
+		last = e.LastSeq
+		rc.Flush()
+	}
+	enc.Encode(Line{Kind: KindEnd, Seq: last, NextSeq: st.NextSeq})
+}
+
+func (h *handler) statusNow() (Status, error) {
+	st, err := h.opt.Spool.Stats()
+	if err != nil {
+		return Status{}, err
+	}
+	s := Status{Hostname: h.opt.Hostname, Version: h.opt.Version, Now: time.Now().UTC(),
+		Uptime: time.Since(h.started).Round(time.Second).String(), Spool: st}
+	if h.opt.Uploads != nil {
+		u := h.opt.Uploads()
+		s.Upload = &u
+	}
+	if h.opt.Radio != nil {
+		r := h.opt.Radio()
+		s.Radio = &r
+	}
+	return s, nil
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	s, err := h.statusNow()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(s)
+}
+
+func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
+	s, err := h.statusNow()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	m := func(name, typ, help string, v float64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", name, help, name, typ, name, v)
+	}
+	ts := func(t time.Time) float64 {
+		if t.IsZero() {
+			return 0
+		}
+		return float64(t.UnixMilli()) / 1000
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(w, "# HELP surveybox_build_info Version of the box software.\n# TYPE surveybox_build_info gauge\nsurveybox_build_info{version=%q} 1\n", s.Version)
+	sp := s.Spool
+	m("surveybox_spool_entries", "gauge", "Batches (scan cycles) in the spool.", float64(sp.Entries))
+	m("surveybox_spool_records", "gauge", "Records in the spool.", float64(sp.Records))
+	m("surveybox_spool_bytes", "gauge", "Live data in the spool, as the quota counts it.", float64(sp.Bytes))
+	m("surveybox_spool_quota_bytes", "gauge", "Spool quota (negative: none).", float64(sp.QuotaBytes))
+	m("surveybox_spool_file_bytes", "gauge", "Size of the spool file.", float64(sp.FileBytes))
+	m("surveybox_spool_oldest_seq", "gauge", "First sequence number in the spool (0: empty).", float64(sp.OldestSeq))
+	m("surveybox_spool_newest_seq", "gauge", "Last sequence number in the spool (0: empty).", float64(sp.NewestSeq))
+	m("surveybox_spool_next_seq", "gauge", "Sequence number of the next record.", float64(sp.NextSeq))
+	m("surveybox_spool_oldest_timestamp_seconds", "gauge", "Start of the oldest scan cycle in the spool.", ts(sp.OldestTime))
+	m("surveybox_spool_last_ack_seq", "gauge", "Highest sequence number acknowledged by the collector.", float64(sp.LastAck))
+	m("surveybox_spool_evictions_total", "counter", "Times the spool evicted old batches for room.", float64(sp.Evictions))
+	m("surveybox_spool_evicted_records_total", "counter", "Records evicted before delivery.", float64(sp.EvictedRecords))
+	if u := s.Upload; u != nil {
+		m("surveybox_upload_requests_total", "counter", "Acknowledged uploads.", float64(u.Uploads))
+		m("surveybox_upload_failures_total", "counter", "Failed upload attempts.", float64(u.Failures))
+		m("surveybox_upload_records_total", "counter", "Records acknowledged by the collector.", float64(u.Records))
+		m("surveybox_upload_bytes_total", "counter", "Bytes of acknowledged upload bodies.", float64(u.Bytes))
+		m("surveybox_upload_consecutive_failures", "gauge", "Failed attempts since the last success.", float64(u.ConsecutiveFailures))
+		m("surveybox_upload_last_success_timestamp_seconds", "gauge", "Time of the last acknowledged upload.", ts(u.LastUpload))
+	}
+	if rs := s.Radio; rs != nil {
+		m("surveybox_radio_present", "gauge", "Whether the wireless interface is there.", b(rs.Present))
+		m("surveybox_radio_last_scan_timestamp_seconds", "gauge", "Time of the last scan cycle.", ts(rs.LastScan))
+	}
+	m("surveybox_pull_requests_total", "counter", "Authorized pull API requests.", float64(h.requests.Load()))
+	m("surveybox_pull_denied_total", "counter", "Pull API requests refused with 403.", float64(h.denied.Load()))
+	m("surveybox_pull_records_streamed_total", "counter", "Records sent by /v1/observations.", float64(h.streamed.Load()))
+}

@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/survey"
 )
 
@@ -73,9 +74,20 @@ type bootEnv struct {
 	// retryWait returns the pause after the n-th scanner failure (backoff).
 	retryWait func(n int) time.Duration
 	// openSpool opens the durable spool for the scan snapshots; nil: no
-	// spool (tests). sink is what it returned, for scan to use.
-	openSpool func(c config.Spool, withSurvey bool) (snapshotSink, func() error, error)
+	// spool (tests). spool and sink are set once it is open.
+	openSpool func(c config.Spool) (*spool.Spool, error)
+	spool     *spool.Spool
 	sink      snapshotSink
+
+	radioMu sync.Mutex
+	radio   string // the radio state last reported, for the pull API
+}
+
+// currentRadio returns the radio state last reported.
+func (e *bootEnv) currentRadio() string {
+	e.radioMu.Lock()
+	defer e.radioMu.Unlock()
+	return e.radio
 }
 
 // underGokrazy reports whether gokrazy's init supervises this process.
@@ -108,19 +120,16 @@ func bootMain(ctx context.Context, o options, log *slog.Logger, stdout, stderr i
 		addrs:      interfaceAddrs,
 		hostname:   os.Hostname,
 		firstStart: os.Getenv("GOKRAZY_FIRST_START") == "1",
-		openSpool: func(c config.Spool, withSurvey bool) (snapshotSink, func() error, error) {
-			sp, err := openSpool(c, log)
-			if err != nil {
-				return nil, nil, err
-			}
-			return spoolSink(sp, withSurvey, log), sp.Close, nil
-		},
+		openSpool:  func(c config.Spool) (*spool.Spool, error) { return openSpool(c, log) },
 		listenerEvery: func(n int) time.Duration {
 			if n < 24 { // the first two minutes: DHCP, gokrazy's listeners
 				return 5 * time.Second
 			}
 			return time.Minute
 		},
+	}
+	env.startTailnet = func(ctx context.Context, cfg configInfo, key *hostKey, state func(string)) {
+		startTailnet(ctx, tailnetDeps{cfg: cfg.Config, spool: env.spool, key: key, radio: env.currentRadio, log: log}, state)
 	}
 	env.scan = func(ctx context.Context, sc *config.Scan, radio func(string)) error {
 		o := o
@@ -166,12 +175,12 @@ func (e *bootEnv) run(ctx context.Context, log *slog.Logger) error {
 				withSurvey = cfg.Scan.Survey
 			}
 		}
-		sink, closeSpool, err := e.openSpool(spoolCfg, withSurvey)
+		sp, err := e.openSpool(spoolCfg)
 		if err != nil {
 			con.Printf("ERROR: %v — observations are not kept", err)
 		} else {
-			e.sink = sink
-			defer closeSpool()
+			e.spool, e.sink = sp, spoolSink(sp, withSurvey, log)
+			defer sp.Close()
 		}
 	}
 
@@ -207,6 +216,9 @@ func (e *bootEnv) run(ctx context.Context, log *slog.Logger) error {
 	firstRadio := make(chan struct{})
 	var once sync.Once
 	radio := func(r string) {
+		e.radioMu.Lock()
+		e.radio = r
+		e.radioMu.Unlock()
 		b.update(func(s *bootState) { s.Radio = r })
 		once.Do(func() { close(firstRadio) })
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ type configInfo struct {
 	TailnetConfigured bool   // an auth key is configured (tailnet wanted)
 	Scan              *config.Scan
 	Spool             config.Spool
+	Config            *config.Config // the whole config, for the tailnet services
 }
 
 func (c configInfo) describe() string {
@@ -39,9 +42,10 @@ func loadConfig() (configInfo, error) {
 	}
 	return configInfo{
 		Source:            c.Source,
-		TailnetConfigured: c.Tailnet.AuthKey.Reveal() != "",
+		TailnetConfigured: c.Tailnet.AuthKey.Reveal() != "" || hasTailnetState(c.Tailnet.StateDir),
 		Scan:              &c.Scan,
 		Spool:             c.Spool,
+		Config:            c,
 	}, nil
 }
 
@@ -68,4 +72,12 @@ func applyScanConfig(o *options, s *config.Scan) {
 	if !set["freq"] && len(s.Frequencies) > 0 {
 		o.freqs = append([]int(nil), s.Frequencies...)
 	}
+}
+
+// hasTailnetState reports whether the node has registered before: a box
+// keeps its tailnet identity in its state directory on /perm, so it needs
+// the auth key only for its first start.
+func hasTailnetState(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "tailscaled.state"))
+	return err == nil
 }

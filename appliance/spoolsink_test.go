@@ -62,3 +62,23 @@ func TestSpoolSink(t *testing.T) {
 		t.Fatalf("second batch: problems %q, %d BSS; want the scan error and 1 BSS", b2.Problems, len(b2.BSS))
 	}
 }
+
+func TestRadioState(t *testing.T) {
+	tests := []struct {
+		in      string
+		present bool
+		iface   string
+		state   string
+	}{
+		{"wlan0 phy0", true, "wlan0", "scanning"},
+		{radioNone, false, "", "waiting for radio"},
+		{radioSearch, false, "", "waiting for radio"},
+		{"error: boom — retrying", false, "", "error: boom — retrying"},
+	}
+	for _, tt := range tests {
+		r := radioState(tt.in)
+		if r.Present != tt.present || r.Interface != tt.iface || r.State != tt.state {
+			t.Errorf("radioState(%q) = %+v", tt.in, r)
+		}
+	}
+}

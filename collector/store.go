@@ -22,6 +22,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/surveybox/surveybox/collector/wire"
+	"github.com/surveybox/surveybox/internal/boltkv"
 	"github.com/surveybox/surveybox/spool"
 )
 
@@ -134,13 +135,13 @@ func (s *Store) Put(box string, src Source, entries []wire.Entry) (PutResult, er
 		if err != nil {
 			return err
 		}
-		high := getU64(m, metaHigh)
+		high := boltkv.GetU64(m, metaHigh)
 		c := data.Cursor()
 		for _, e := range entries {
 			if e.FirstSeq == 0 || e.LastSeq < e.FirstSeq {
 				return fmt.Errorf("bad sequence range %d-%d", e.FirstSeq, e.LastSeq)
 			}
-			if k, v := c.Seek(seqKey(e.FirstSeq)); k != nil {
+			if k, v := c.Seek(boltkv.SeqKey(e.FirstSeq)); k != nil {
 				first, _, _, err := splitValue(v)
 				if err != nil {
 					return err
@@ -161,25 +162,25 @@ func (s *Store) Put(box string, src Source, entries []wire.Entry) (PutResult, er
 			v = append(v, byte(src))
 			v = binary.AppendUvarint(v, now)
 			v = append(v, e.Data...)
-			if err := data.Put(seqKey(e.LastSeq), v); err != nil {
+			if err := data.Put(boltkv.SeqKey(e.LastSeq), v); err != nil {
 				return err
 			}
 			c = data.Cursor() // Put invalidates cursors
 			res.Stored++
 			res.Records += e.LastSeq - e.FirstSeq + 1
 			high = max(high, e.LastSeq)
-			if err := addU64(m, metaBytes, uint64(8+len(v))); err != nil {
+			if err := boltkv.AddU64(m, metaBytes, uint64(8+len(v))); err != nil {
 				return err
 			}
 		}
 		res.Acked = entries[len(entries)-1].LastSeq
 		return errors.Join(
-			putU64(m, metaHigh, high),
-			addU64(m, metaEntries, uint64(res.Stored)),
-			addU64(m, metaRecords, res.Records),
-			addU64(m, metaDuplicates, uint64(res.Duplicates)),
-			addU64(m, metaMissing, res.Missing),
-			putU64(m, metaLastPut, now),
+			boltkv.PutU64(m, metaHigh, high),
+			boltkv.AddU64(m, metaEntries, uint64(res.Stored)),
+			boltkv.AddU64(m, metaRecords, res.Records),
+			boltkv.AddU64(m, metaDuplicates, uint64(res.Duplicates)),
+			boltkv.AddU64(m, metaMissing, res.Missing),
+			boltkv.PutU64(m, metaLastPut, now),
 		)
 	})
 	if err != nil {
@@ -234,13 +235,13 @@ func boxStats(name string, bb *bolt.Bucket) BoxStats {
 	if m == nil {
 		return st
 	}
-	st.HighSeq = getU64(m, metaHigh)
-	st.Entries = getU64(m, metaEntries)
-	st.Records = getU64(m, metaRecords)
-	st.Bytes = getU64(m, metaBytes)
-	st.Duplicates = getU64(m, metaDuplicates)
-	st.Missing = getU64(m, metaMissing)
-	if v := getU64(m, metaLastPut); v != 0 {
+	st.HighSeq = boltkv.GetU64(m, metaHigh)
+	st.Entries = boltkv.GetU64(m, metaEntries)
+	st.Records = boltkv.GetU64(m, metaRecords)
+	st.Bytes = boltkv.GetU64(m, metaBytes)
+	st.Duplicates = boltkv.GetU64(m, metaDuplicates)
+	st.Missing = boltkv.GetU64(m, metaMissing)
+	if v := boltkv.GetU64(m, metaLastPut); v != 0 {
 		st.LastPut = time.Unix(0, int64(v)).UTC()
 	}
 	return st
@@ -277,7 +278,7 @@ func (s *Store) Entries(box string, afterSeq uint64) iter.Seq2[Entry, error] {
 				}
 				c := bb.Bucket(bucketData).Cursor()
 				size := 0
-				for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil && size < 4<<20; k, v = c.Next() {
+				for k, v := c.Seek(boltkv.SeqKey(afterSeq + 1)); k != nil && size < 4<<20; k, v = c.Next() {
 					first, src, recv, err := splitValue(v)
 					if err != nil {
 						return err
@@ -321,19 +322,3 @@ func splitValue(v []byte) (first uint64, src Source, rest []byte, err error) {
 	}
 	return first, Source(v[n]), v[n+1:], nil
 }
-
-func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
-
-func getU64(b *bolt.Bucket, k []byte) uint64 {
-	v := b.Get(k)
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
-func putU64(b *bolt.Bucket, k []byte, v uint64) error {
-	return b.Put(k, binary.BigEndian.AppendUint64(nil, v))
-}
-
-func addU64(b *bolt.Bucket, k []byte, d uint64) error { return putU64(b, k, getU64(b, k)+d) }

@@ -52,6 +52,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/surveybox/surveybox/internal/boltkv"
 )
 
 // Defaults for Options.
@@ -157,12 +159,12 @@ func Open(path string, opt Options) (*Spool, error) {
 		if err != nil {
 			return err
 		}
-		switch v := getU64(m, metaFormat); v {
+		switch v := boltkv.GetU64(m, metaFormat); v {
 		case 0:
-			if err := putU64(m, metaFormat, formatVersion); err != nil {
+			if err := boltkv.PutU64(m, metaFormat, formatVersion); err != nil {
 				return err
 			}
-			return putU64(m, metaNextSeq, 1)
+			return boltkv.PutU64(m, metaNextSeq, 1)
 		case formatVersion:
 			return nil
 		default:
@@ -268,21 +270,21 @@ func (s *Spool) appendOnce(data []byte, n uint64, size int64) (first, last uint6
 		ev = eviction{}
 		if s.quota > 0 {
 			var err error
-			ev, err = evict(bk, m, int64(getU64(m, metaLiveBytes))+size-s.quota)
+			ev, err = evict(bk, m, int64(boltkv.GetU64(m, metaLiveBytes))+size-s.quota)
 			if err != nil {
 				return err
 			}
 		}
-		first = getU64(m, metaNextSeq)
+		first = boltkv.GetU64(m, metaNextSeq)
 		last = first + n - 1
-		if err := bk.Put(seqKey(last), data); err != nil {
+		if err := bk.Put(boltkv.SeqKey(last), data); err != nil {
 			return err
 		}
 		return errors.Join(
-			putU64(m, metaNextSeq, last+1),
-			addU64(m, metaLiveBytes, uint64(size)),
-			addU64(m, metaEntries, 1),
-			addU64(m, metaRecords, n),
+			boltkv.PutU64(m, metaNextSeq, last+1),
+			boltkv.AddU64(m, metaLiveBytes, uint64(size)),
+			boltkv.AddU64(m, metaEntries, 1),
+			boltkv.AddU64(m, metaRecords, n),
 		)
 	})
 	return first, last, ev, err
@@ -334,12 +336,12 @@ func evict(bk, m *bolt.Bucket, need int64) (eviction, error) {
 		subU64(m, metaLiveBytes, uint64(ev.freedBytes)),
 		subU64(m, metaEntries, ev.entries),
 		subU64(m, metaRecords, ev.records),
-		addU64(m, metaEvictions, 1),
-		addU64(m, metaEvictedEntries, ev.entries),
-		addU64(m, metaEvictedRecords, ev.records),
-		putU64(m, metaLastEviction, uint64(time.Now().UnixNano())),
+		boltkv.AddU64(m, metaEvictions, 1),
+		boltkv.AddU64(m, metaEvictedEntries, ev.entries),
+		boltkv.AddU64(m, metaEvictedRecords, ev.records),
+		boltkv.PutU64(m, metaLastEviction, uint64(time.Now().UnixNano())),
 	)
-	ev.totalEntries = getU64(m, metaEvictedEntries)
+	ev.totalEntries = boltkv.GetU64(m, metaEvictedEntries)
 	return ev, err
 }
 
@@ -388,7 +390,7 @@ func (s *Spool) Read(ctx context.Context, afterSeq uint64, maxBytes int) ([]Entr
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketBatches).Cursor()
 		total := 0
-		for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(boltkv.SeqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
 			if len(out) > 0 && total+len(v) > maxBytes {
 				break
 			}
@@ -460,7 +462,7 @@ func (s *Spool) Ack(ctx context.Context, upToSeq uint64) error {
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		bk, m := tx.Bucket(bucketBatches), tx.Bucket(bucketMeta)
-		if next := getU64(m, metaNextSeq); upToSeq >= next {
+		if next := boltkv.GetU64(m, metaNextSeq); upToSeq >= next {
 			return fmt.Errorf("sequence %d was never assigned (next is %d)", upToSeq, next)
 		}
 		var entries, records, bytes uint64
@@ -481,10 +483,10 @@ func (s *Spool) Ack(ctx context.Context, upToSeq uint64) error {
 			subU64(m, metaLiveBytes, bytes),
 			subU64(m, metaEntries, entries),
 			subU64(m, metaRecords, records),
-			putU64(m, metaLastAckTime, uint64(time.Now().UnixNano())),
+			boltkv.PutU64(m, metaLastAckTime, uint64(time.Now().UnixNano())),
 		}
-		if upToSeq > getU64(m, metaLastAck) {
-			errs = append(errs, putU64(m, metaLastAck, upToSeq))
+		if upToSeq > boltkv.GetU64(m, metaLastAck) {
+			errs = append(errs, boltkv.PutU64(m, metaLastAck, upToSeq))
 		}
 		return errors.Join(errs...)
 	})
@@ -529,16 +531,16 @@ func (s *Spool) Stats() (Stats, error) {
 	st := Stats{QuotaBytes: s.quota}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
-		st.Entries = int64(getU64(m, metaEntries))
-		st.Records = getU64(m, metaRecords)
-		st.Bytes = int64(getU64(m, metaLiveBytes))
-		st.NextSeq = getU64(m, metaNextSeq)
-		st.Evictions = getU64(m, metaEvictions)
-		st.EvictedEntries = getU64(m, metaEvictedEntries)
-		st.EvictedRecords = getU64(m, metaEvictedRecords)
-		st.LastEviction = unixNano(getU64(m, metaLastEviction))
-		st.LastAck = getU64(m, metaLastAck)
-		st.LastAckTime = unixNano(getU64(m, metaLastAckTime))
+		st.Entries = int64(boltkv.GetU64(m, metaEntries))
+		st.Records = boltkv.GetU64(m, metaRecords)
+		st.Bytes = int64(boltkv.GetU64(m, metaLiveBytes))
+		st.NextSeq = boltkv.GetU64(m, metaNextSeq)
+		st.Evictions = boltkv.GetU64(m, metaEvictions)
+		st.EvictedEntries = boltkv.GetU64(m, metaEvictedEntries)
+		st.EvictedRecords = boltkv.GetU64(m, metaEvictedRecords)
+		st.LastEviction = unixNano(boltkv.GetU64(m, metaLastEviction))
+		st.LastAck = boltkv.GetU64(m, metaLastAck)
+		st.LastAckTime = unixNano(boltkv.GetU64(m, metaLastAckTime))
 		st.FileBytes = tx.Size()
 		c := tx.Bucket(bucketBatches).Cursor()
 		if k, v := c.First(); k != nil {
@@ -601,10 +603,10 @@ func (s *Spool) Check(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if next := getU64(m, metaNextSeq); prev >= next {
+		if next := boltkv.GetU64(m, metaNextSeq); prev >= next {
 			return fmt.Errorf("next sequence %d is not past the newest batch's %d", next, prev)
 		}
-		if got := [3]uint64{getU64(m, metaEntries), getU64(m, metaRecords), getU64(m, metaLiveBytes)}; got != [3]uint64{entries, records, live} {
+		if got := [3]uint64{boltkv.GetU64(m, metaEntries), boltkv.GetU64(m, metaRecords), boltkv.GetU64(m, metaLiveBytes)}; got != [3]uint64{entries, records, live} {
 			return fmt.Errorf("counters say %d entries, %d records, %d bytes; contents are %d, %d, %d",
 				got[0], got[1], got[2], entries, records, live)
 		}
@@ -616,28 +618,12 @@ func (s *Spool) Check(ctx context.Context) error {
 	return nil
 }
 
-func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
-
-func getU64(b *bolt.Bucket, k []byte) uint64 {
-	v := b.Get(k)
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
-func putU64(b *bolt.Bucket, k []byte, v uint64) error {
-	return b.Put(k, binary.BigEndian.AppendUint64(nil, v))
-}
-
-func addU64(b *bolt.Bucket, k []byte, d uint64) error { return putU64(b, k, getU64(b, k)+d) }
-
 func subU64(b *bolt.Bucket, k []byte, d uint64) error {
-	v := getU64(b, k)
+	v := boltkv.GetU64(b, k)
 	if d > v {
 		return fmt.Errorf("meta %s: %d less %d goes negative", k, v, d)
 	}
-	return putU64(b, k, v-d)
+	return boltkv.PutU64(b, k, v-d)
 }
 
 func unixNano(v uint64) time.Time {

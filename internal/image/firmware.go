@@ -9,19 +9,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/surveybox/surveybox/internal/cachedir"
 )
 
 // CacheDir returns $SURVEYBOX_CACHE, or $HOME/.cache/surveybox.
-func CacheDir() string {
-	if d := os.Getenv("SURVEYBOX_CACHE"); d != "" {
-		return d
-	}
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
-		home = "/root"
-	}
-	return filepath.Join(home, ".cache", "surveybox")
-}
+func CacheDir() string { return cachedir.Dir() }
 
 // WiFi firmware for the Raspberry Pi's Broadcom/Cypress radios comes from
 // Debian's firmware-brcm80211 (component non-free-firmware), the regulatory

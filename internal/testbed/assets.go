@@ -39,6 +39,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/surveybox/surveybox/internal/cachedir"
 )
 
 // Assets is the unpacked asset cache written by fetch-assets.sh.
@@ -48,16 +50,7 @@ type Assets struct {
 
 // CacheDir returns the asset cache directory: $SURVEYBOX_CACHE or
 // $HOME/.cache/surveybox.
-func CacheDir() string {
-	if d := os.Getenv("SURVEYBOX_CACHE"); d != "" {
-		return d
-	}
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
-		home = "/root"
-	}
-	return filepath.Join(home, ".cache", "surveybox")
-}
+func CacheDir() string { return cachedir.Dir() }
 
 // FindAssets locates the asset cache and checks that it is complete.
 func FindAssets() (Assets, error) {

@@ -31,8 +31,10 @@ import (
 // Allowed exceptions, by owning program and port: gokrazy's DHCP client
 // (/gokrazy/dhcp) binds UDP 0.0.0.0:68 (and [::]:546 for DHCPv6) to receive
 // its leases; that is a client, not a service, and the box cannot get an
-// address without it. When the tailnet lands (tsnet), its WireGuard UDP
-// socket (magicsock, the tailnet's own transport) will be the next entry.
+// address without it. The appliance's own WireGuard UDP socket on
+// wireGuardPort (tsnet's magicsock, the tailnet's transport) speaks only
+// WireGuard and Tailscale's disco protocol: every packet is authenticated
+// by a tailnet key, nothing else is served on it.
 // Unix sockets (gokrazy's web UI on /run/gokrazy-http.sock) are not network
 // listeners.
 
@@ -63,6 +65,7 @@ type allowedListener struct {
 var allowedListeners = []allowedListener{
 	{"udp", 68, "/gokrazy/dhcp", "DHCP client"},
 	{"udp", 546, "/gokrazy/dhcp", "DHCPv6 client"},
+	{"udp", wireGuardPort, "/user/appliance", "tailnet WireGuard"},
 }
 
 var tailnetPrefixes = []netip.Prefix{

@@ -2,16 +2,23 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/gokrazyproxy"
 	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/sshserver"
 	"github.com/surveybox/surveybox/uploader"
 	"github.com/surveybox/surveybox/uploader/pull"
+	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 
 // tailnetDeps is what the tailnet services need from boot mode.
@@ -23,12 +30,20 @@ type tailnetDeps struct {
 	log   *slog.Logger
 }
 
-// pullPort is the tailnet port of the pull API (plain HTTP: the tailnet
-// already encrypts and authenticates every packet; WhoIs authorizes).
-const pullPort = ":80"
+// Tailnet ports. The pull API and gokrazy's web UI share :80 (plain HTTP:
+// the tailnet already encrypts and authenticates every packet, and WhoIs
+// authorizes each request), so gokrazy's update tooling works on its
+// default port. SSH is on :22. wireGuardPort is the one UDP port on the
+// LAN side: the tailnet's own transport (see listeners.go).
+const (
+	httpPort      = ":80"
+	sshPort       = ":22"
+	wireGuardPort = 41641
+)
 
 // startTailnet brings up the box's tsnet node and, on it and nowhere else,
-// the pull API and the push loop to the operator's collector. It reports
+// the pull API, gokrazy's web UI (for operators), the SSH service and the
+// push loop to the operator's collector. It reports
 // "connecting" and then "<name> <tailnet IPs>" through state, and does not
 // block. Scanning never waits for any of it.
 func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
@@ -38,6 +53,8 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 	}
 	log := d.log
 	srv := uploader.NewNode(d.cfg.Tailnet, log)
+	srv.Port = wireGuardPort
+	started := time.Now()
 	state(tailnetWait)
 	go func() {
 		defer srv.Close()
@@ -72,26 +89,82 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 			}
 		}
 
-		ln, err := srv.Listen("tcp", pullPort)
+		popt := pull.Options{
+			Spool: d.spool, WhoIs: lc, Operators: d.cfg.Operators,
+			Radio: func() pull.RadioState { return radioState(d.radio()) }, Uploads: uploads,
+			Version: appVersion(), Hostname: d.cfg.Hostname, Logger: log,
+		}
+		if d.key != nil {
+			if ln, err := srv.Listen("tcp", sshPort); err != nil {
+				log.Error("ssh: cannot listen on the tailnet", "err", err)
+			} else {
+				go serveSSH(ctx, ln, d, lc, popt, started)
+			}
+		}
+		ln, err := srv.Listen("tcp", httpPort)
 		if err != nil {
 			log.Error("pull API: cannot listen on the tailnet", "err", err)
 			<-ctx.Done()
 			return
 		}
-		h := pull.NewHandler(pull.Options{
-			Spool: d.spool, WhoIs: lc, Operators: d.cfg.Operators,
-			Radio: func() pull.RadioState { return radioState(d.radio()) }, Uploads: uploads,
-			Version: appVersion(), Hostname: d.cfg.Hostname, Logger: log,
-		})
-		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		policy := tsauth.Policy{Users: d.cfg.Operators.Users, Tags: d.cfg.Operators.Tags}
+		mux := http.NewServeMux()
+		api := pull.NewHandler(popt)
+		mux.Handle("/v1/", api)
+		mux.Handle("/metrics", api)
+		mux.Handle("/", gokrazyproxy.NewHandler(gokrazyproxy.Options{
+			Socket: gokrazyproxy.DefaultSocket,
+			Authorize: func(r *http.Request) error {
+				id, err := tsauth.Identify(r.Context(), lc, r.RemoteAddr)
+				if err != nil {
+					return err
+				}
+				if !policy.Allows(id) {
+					return fmt.Errorf("%s is not an operator", id.Node)
+				}
+				return nil
+			},
+			Logger: log,
+		}))
+		// No read or write timeout: updates upload a whole root file system.
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			<-ctx.Done()
 			hs.Close()
 		}()
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("pull API stopped", "err", err)
+			log.Error("tailnet HTTP server stopped", "err", err)
 		}
 	}()
+}
+
+// serveSSH runs the operator's SSH service (status, export) on the tailnet
+// listener, presenting the host key the console banner shows.
+func serveSSH(ctx context.Context, ln net.Listener, d tailnetDeps, lc tsauth.WhoIser, popt pull.Options, started time.Time) {
+	err := sshserver.Serve(ctx, ln, sshserver.Config{
+		HostKey:        d.key.Signer,
+		AuthorizedKeys: d.cfg.SSH.AuthorizedKeys,
+		Operators:      sshserver.Operators(d.cfg.Operators),
+		WhoIs: func(ctx context.Context, addr string) (sshserver.Identity, error) {
+			id, err := tsauth.Identify(ctx, lc, addr)
+			return sshserver.Identity{Node: id.Node, Login: id.Login, Tags: id.Tags}, err
+		},
+		Status: func(ctx context.Context) ([]byte, error) {
+			st, err := pull.StatusOf(popt, started)
+			if err != nil {
+				return nil, err
+			}
+			return json.MarshalIndent(st, "", "  ")
+		},
+		Export: func(ctx context.Context, w io.Writer, after uint64) error {
+			_, err := pull.Stream(ctx, w, d.spool, after, nil)
+			return err
+		},
+		Logger: d.log,
+	})
+	if err != nil && ctx.Err() == nil {
+		d.log.Error("ssh server stopped", "err", err)
+	}
 }
 
 // radioState turns the banner's radio line into the pull API's form.

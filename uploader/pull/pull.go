@@ -10,8 +10,10 @@
 package pull
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -184,49 +186,69 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("X-Surveybox-Oldest-Seq", strconv.FormatUint(st.OldestSeq, 10))
-	enc := json.NewEncoder(w)
 	rc := http.NewResponseController(w)
-	last := after
-	for e, err := range h.opt.Spool.Entries(r.Context(), after) {
+	n, err := Stream(r.Context(), w, h.opt.Spool, after, func() { rc.Flush() })
+	h.streamed.Add(n)
+	if err != nil {
+		h.log.Warn("pull API: streaming observations", "err", err)
+	}
+}
+
+// Stream writes the observations after sequence after as NDJSON lines
+// (see Line), flushing after each cycle, and ends with a KindEnd line. On an
+// error it stops without the end line, so a reader knows the stream was
+// cut. Entries appended after the stream began are left for the next
+// call. It returns the number of records written. The pull API and the
+// operator's SSH export both use it.
+func Stream(ctx context.Context, w io.Writer, sp *spool.Spool, after uint64, flush func()) (uint64, error) {
+	st, err := sp.Stats()
+	if err != nil {
+		return 0, err
+	}
+	enc := json.NewEncoder(w)
+	last, n := after, uint64(0)
+	for e, err := range sp.Entries(ctx, after) {
 		if err != nil {
-			// Headers are gone: end without the "end" line, so the
-			// client knows the stream is incomplete.
-			h.log.Warn("pull API: reading spool", "err", err)
-			return
+			return n, fmt.Errorf("reading the spool: %w", err)
 		}
 		if e.LastSeq >= st.NextSeq {
-			break // appended after the request started: next time
+			break // appended after the stream began: next time
 		}
 		b, err := e.Decode()
 		if err != nil {
-			h.log.Error("pull API: decoding spool entry", "err", err)
-			return
+			return n, fmt.Errorf("decoding spool entry %d: %w", e.FirstSeq, err)
 		}
 		for _, l := range Lines(e, &b, after) {
 			if err := enc.Encode(l); err != nil {
-				return
+				return n, err
 			}
 		}
-		h.streamed.Add(uint64(b.Records()))
+		n += uint64(b.Records())
 		last = e.LastSeq
-		rc.Flush()
+		if flush != nil {
+			flush()
+		}
 	}
-	enc.Encode(Line{Kind: KindEnd, Seq: last, NextSeq: st.NextSeq})
+	return n, enc.Encode(Line{Kind: KindEnd, Seq: last, NextSeq: st.NextSeq})
 }
 
-func (h *handler) statusNow() (Status, error) {
-	st, err := h.opt.Spool.Stats()
+func (h *handler) statusNow() (Status, error) { return StatusOf(h.opt, h.started) }
+
+// StatusOf is the box's status now, as GET /v1/status serves it; started
+// is when the service started (for the uptime).
+func StatusOf(opt Options, started time.Time) (Status, error) {
+	st, err := opt.Spool.Stats()
 	if err != nil {
 		return Status{}, err
 	}
-	s := Status{Hostname: h.opt.Hostname, Version: h.opt.Version, Now: time.Now().UTC(),
-		Uptime: time.Since(h.started).Round(time.Second).String(), Spool: st}
-	if h.opt.Uploads != nil {
-		u := h.opt.Uploads()
+	s := Status{Hostname: opt.Hostname, Version: opt.Version, Now: time.Now().UTC(),
+		Uptime: time.Since(started).Round(time.Second).String(), Spool: st}
+	if opt.Uploads != nil {
+		u := opt.Uploads()
 		s.Upload = &u
 	}
-	if h.opt.Radio != nil {
-		r := h.opt.Radio()
+	if opt.Radio != nil {
+		r := opt.Radio()
 		s.Radio = &r
 	}
 	return s, nil

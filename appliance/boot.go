@@ -129,7 +129,7 @@ func bootMain(ctx context.Context, o options, log *slog.Logger, stdout, stderr i
 		},
 	}
 	env.startTailnet = func(ctx context.Context, cfg configInfo, key *hostKey, state func(string)) {
-		startTailnet(ctx, tailnetDeps{cfg: cfg.Config, spool: env.spool, key: key, radio: env.currentRadio, log: log}, state)
+		startTailnet(ctx, tailnetDeps{port: wireGuardPort, cfg: cfg.Config, spool: env.spool, key: key, radio: env.currentRadio, log: log}, state)
 	}
 	env.scan = func(ctx context.Context, sc *config.Scan, radio func(string)) error {
 		o := o

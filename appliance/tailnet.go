@@ -23,6 +23,7 @@ import (
 
 // tailnetDeps is what the tailnet services need from boot mode.
 type tailnetDeps struct {
+	port  uint16 // WireGuard UDP port; 0 picks one (tests)
 	cfg   *config.Config
 	spool *spool.Spool
 	key   *hostKey
@@ -53,7 +54,7 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 	}
 	log := d.log
 	srv := uploader.NewNode(d.cfg.Tailnet, log)
-	srv.Port = wireGuardPort
+	srv.Port = d.port
 	started := time.Now()
 	state(tailnetWait)
 	go func() {

@@ -22,7 +22,7 @@ import (
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/uploader/internal/tailtest"
+	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/uploader/pull"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )

@@ -20,7 +20,7 @@ import (
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/uploader/internal/tailtest"
+	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 

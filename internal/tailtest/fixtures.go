@@ -25,7 +25,7 @@ var (
 // from the hwsim bench, as the survey package decodes it.
 func loadFixtures() {
 	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "spool", "testdata")
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "spool", "testdata")
 	fixErr = readJSONL(filepath.Join(dir, "bss.jsonl"), &fixBSS)
 	if fixErr == nil {
 		fixErr = readJSONL(filepath.Join(dir, "channels.jsonl"), &fixChans)

@@ -18,8 +18,8 @@ import (
 
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/collector/wire"
-	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/internal/tailtest"
+	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 

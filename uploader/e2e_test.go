@@ -20,9 +20,9 @@ import (
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/collector/wire"
 	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/uploader/pull"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )

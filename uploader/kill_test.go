@@ -18,9 +18,9 @@ import (
 	"tailscale.com/tsnet"
 
 	"github.com/surveybox/surveybox/collector"
+	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 

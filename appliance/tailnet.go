@@ -108,22 +108,16 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 			<-ctx.Done()
 			return
 		}
-		policy := tsauth.Policy{Users: d.cfg.Operators.Users, Tags: d.cfg.Operators.Tags}
 		mux := http.NewServeMux()
 		api := pull.NewHandler(popt)
 		mux.Handle("/v1/", api)
 		mux.Handle("/metrics", api)
+		isOperator := operatorCheck(lc, d.cfg.Operators)
 		mux.Handle("/", gokrazyproxy.NewHandler(gokrazyproxy.Options{
 			Socket: gokrazyproxy.DefaultSocket,
 			Authorize: func(r *http.Request) error {
-				id, err := tsauth.Identify(r.Context(), lc, r.RemoteAddr)
-				if err != nil {
-					return err
-				}
-				if !policy.Allows(id) {
-					return fmt.Errorf("%s is not an operator", id.Node)
-				}
-				return nil
+				_, err := isOperator(r.Context(), r.RemoteAddr)
+				return err
 			},
 			Logger: log,
 		}))
@@ -145,11 +139,7 @@ func serveSSH(ctx context.Context, ln net.Listener, d tailnetDeps, lc tsauth.Who
 	err := sshserver.Serve(ctx, ln, sshserver.Config{
 		HostKey:        d.key.Signer,
 		AuthorizedKeys: d.cfg.SSH.AuthorizedKeys,
-		Operators:      sshserver.Operators(d.cfg.Operators),
-		WhoIs: func(ctx context.Context, addr string) (sshserver.Identity, error) {
-			id, err := tsauth.Identify(ctx, lc, addr)
-			return sshserver.Identity{Node: id.Node, Login: id.Login, Tags: id.Tags}, err
-		},
+		Authorize:      operatorCheck(lc, d.cfg.Operators),
 		Status: func(ctx context.Context) ([]byte, error) {
 			st, err := pull.StatusOf(popt, started)
 			if err != nil {
@@ -165,6 +155,23 @@ func serveSSH(ctx context.Context, ln net.Listener, d tailnetDeps, lc tsauth.Who
 	})
 	if err != nil && ctx.Err() == nil {
 		d.log.Error("ssh server stopped", "err", err)
+	}
+}
+
+// operatorCheck asks the tailnet who is at remoteAddr and allows the
+// operators of the config: the one policy (tsauth's) behind the pull API,
+// gokrazy's UI and SSH.
+func operatorCheck(lc tsauth.WhoIser, ops config.Operators) func(ctx context.Context, remoteAddr string) (string, error) {
+	policy := tsauth.Policy{Users: ops.Users, Tags: ops.Tags}
+	return func(ctx context.Context, remoteAddr string) (string, error) {
+		id, err := tsauth.Identify(ctx, lc, remoteAddr)
+		if err != nil {
+			return "", err
+		}
+		if !policy.Allows(id) {
+			return id.String(), fmt.Errorf("%v is not an operator", id)
+		}
+		return id.String(), nil
 	}
 }
 

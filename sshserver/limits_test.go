@@ -317,28 +317,6 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestOperatorsAllows(t *testing.T) {
-	o := Operators{Users: []string{"alice@example.com"}, Tags: []string{"tag:ops"}}
-	for _, tc := range []struct {
-		id   Identity
-		want bool
-	}{
-		{Identity{Node: "a", Login: "alice@example.com"}, true},
-		{Identity{Node: "b", Login: "bob@example.com"}, false},
-		{Identity{Node: "t", Login: "tagged-devices", Tags: []string{"tag:ops"}}, true},
-		{Identity{Node: "t", Login: "alice@example.com", Tags: []string{"tag:ci"}}, false},
-		{Identity{Node: "t", Login: "tagged-devices"}, false},
-		{Identity{}, false},
-	} {
-		if got := o.Allows(tc.id); got != tc.want {
-			t.Errorf("Allows(%+v) = %v, want %v", tc.id, got, tc.want)
-		}
-	}
-	if (Operators{}).Allows(Identity{Node: "a", Login: "alice@example.com"}) {
-		t.Error("the zero Operators allows someone")
-	}
-}
-
 // flakyListener fails Accept with errs, in order, then blocks until closed.
 type flakyListener struct {
 	net.Listener

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 
 // These tests drive the server with the real OpenSSH client tools
@@ -317,7 +319,7 @@ func TestOpenSSHStatusExportAndRefusals(t *testing.T) {
 		waitLog(t, ts.logs, "ssh: login refused")
 	})
 	t.Run("no-key", func(t *testing.T) {
-		// No WhoIs configured: "none" must not get in.
+		// No Authorize configured: "none" must not get in.
 		r := ts.ssh(t, "", nil, "status")
 		if r.code != 255 || !strings.Contains(r.stderr, "Permission denied") {
 			t.Fatalf("no key: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
@@ -374,19 +376,26 @@ func TestOpenSSHTailnetIdentity(t *testing.T) {
 	stranger, _ := clientKey(t, dir, "stranger")
 	var mu sync.Mutex
 	var asked []string
-	peer := Identity{Node: "alice-laptop", Login: "alice@example.com"}
+	peer := tsauth.Identity{Node: "alice-laptop", Login: "alice@example.com"}
 	var peerErr error
+	// The appliance's policy: tsauth's, as for the pull API, on a fake WhoIs.
+	policy := tsauth.Policy{Users: []string{"alice@example.com"}, Tags: []string{"tag:surveyops"}}
 	ts := startServer(t, box, func(c *Config) {
 		c.AuthorizedKeys = []string{pub}
-		c.Operators = Operators{Users: []string{"alice@example.com"}, Tags: []string{"tag:surveyops"}}
-		c.WhoIs = func(ctx context.Context, remoteAddr string) (Identity, error) {
+		c.Authorize = func(ctx context.Context, remoteAddr string) (string, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			asked = append(asked, remoteAddr)
-			return peer, peerErr
+			if peerErr != nil {
+				return "", peerErr
+			}
+			if !policy.Allows(peer) {
+				return peer.String(), fmt.Errorf("%v is not an operator", peer)
+			}
+			return peer.String(), nil
 		}
 	})
-	set := func(id Identity, err error) {
+	set := func(id tsauth.Identity, err error) {
 		mu.Lock()
 		peer, peerErr = id, err
 		asked = nil
@@ -396,7 +405,7 @@ func TestOpenSSHTailnetIdentity(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(asked) != 1 || !strings.HasPrefix(asked[0], "127.0.0.1:") {
-			t.Fatalf("WhoIs asked about %q, want once about 127.0.0.1:port", asked)
+			t.Fatalf("Authorize asked about %q, want once about 127.0.0.1:port", asked)
 		}
 	}
 	allowed := func(t *testing.T, key string) {
@@ -415,7 +424,7 @@ func TestOpenSSHTailnetIdentity(t *testing.T) {
 	}
 
 	t.Run("operator-user-no-key", func(t *testing.T) {
-		set(Identity{Node: "alice-laptop", Login: "alice@example.com"}, nil)
+		set(tsauth.Identity{Node: "alice-laptop", Login: "alice@example.com"}, nil)
 		allowed(t, "")
 		checkAsked(t)
 		waitLog(t, ts.logs, `method=tailnet tailnet="node alice-laptop (alice@example.com)"`)
@@ -431,27 +440,27 @@ func TestOpenSSHTailnetIdentity(t *testing.T) {
 		allowed(t, stranger)
 	})
 	t.Run("operator-tag", func(t *testing.T) {
-		set(Identity{Node: "ops-1", Login: "tagged-devices", Tags: []string{"tag:other", "tag:surveyops"}}, nil)
+		set(tsauth.Identity{Node: "ops-1", Login: "tagged-devices", Tags: []string{"tag:other", "tag:surveyops"}}, nil)
 		allowed(t, "")
 	})
 	t.Run("tagged-node-of-operator-user", func(t *testing.T) {
 		// A user login never vouches for a tagged node.
-		set(Identity{Node: "ci", Login: "alice@example.com", Tags: []string{"tag:ci"}}, nil)
+		set(tsauth.Identity{Node: "ci", Login: "alice@example.com", Tags: []string{"tag:ci"}}, nil)
 		denied(t, "")
 	})
 	t.Run("other-user", func(t *testing.T) {
-		set(Identity{Node: "bob-laptop", Login: "bob@example.com"}, nil)
+		set(tsauth.Identity{Node: "bob-laptop", Login: "bob@example.com"}, nil)
 		denied(t, stranger)
 		checkAsked(t) // once per connection, not per method
 		denied(t, "")
 	})
 	t.Run("other-user-listed-key", func(t *testing.T) {
 		// Not an operator on the tailnet, but holds a listed key.
-		set(Identity{Node: "bob-laptop", Login: "bob@example.com"}, nil)
+		set(tsauth.Identity{Node: "bob-laptop", Login: "bob@example.com"}, nil)
 		allowed(t, listed)
 	})
 	t.Run("whois-error", func(t *testing.T) {
-		set(Identity{}, errors.New("no peer at that address"))
+		set(tsauth.Identity{}, errors.New("no peer at that address"))
 		denied(t, "")
 		allowed(t, listed)
 	})

@@ -19,15 +19,15 @@
 //
 //   - public key: the client proves it holds a key listed in
 //     Config.AuthorizedKeys (the "publickey" method), or
-//   - tailnet identity: Config.WhoIs names the peer at the connection's
-//     remote address and Config.Operators allows it (a listed login for an
-//     untagged node, or a listed tag). This is the "none" method, which
-//     OpenSSH clients try first, so an operator on an allowed tailnet
-//     machine needs no key at all, as with Tailscale SSH. The tailnet has
-//     already authenticated the peer (WireGuard), and WhoIs answers from
-//     the node's own netmap, never from anything the client says. A WhoIs
-//     error or a peer that is not an operator only closes this path: the
-//     client may still authenticate with a listed key.
+//   - tailnet identity: Config.Authorize names the peer at the
+//     connection's remote address and says it is an operator (the
+//     appliance asks its tailnet node's WhoIs and applies the same policy
+//     as the pull API). This is the "none" method, which OpenSSH clients
+//     try first, so an operator on an allowed tailnet machine needs no key
+//     at all, as with Tailscale SSH. The tailnet has already authenticated
+//     the peer (WireGuard), and WhoIs answers from the node's own netmap,
+//     never from anything the client says. A refusal only closes this
+//     path: the client may still authenticate with a listed key.
 //
 // With neither keys nor operators configured nobody gets in, but the host
 // key can still be checked (ssh-keyscan).
@@ -67,10 +67,10 @@ type Config struct {
 	// ("ssh-ed25519 AAAA... comment", config SSH.AuthorizedKeys), without
 	// options.
 	AuthorizedKeys []string
-	// WhoIs, if set, names tailnet peers for the tailnet-identity login;
-	// Operators says which of them may log in that way.
-	WhoIs     WhoIsFunc
-	Operators Operators
+	// Authorize, if set, enables the tailnet-identity login: it names the
+	// peer at remoteAddr (for the logs) and returns a nil error only when
+	// that peer may log in by its tailnet identity alone.
+	Authorize func(ctx context.Context, remoteAddr string) (who string, err error)
 
 	// Status returns the body of "status" (JSON; a newline is added if
 	// missing). Required.
@@ -92,15 +92,15 @@ type Config struct {
 	// IdleTimeout closes a connection after this long without traffic in
 	// either direction. Default 10m.
 	IdleTimeout time.Duration
-	// WhoIsTimeout bounds one WhoIs call. Default 5s.
-	WhoIsTimeout time.Duration
+	// AuthorizeTimeout bounds one Authorize call. Default 5s.
+	AuthorizeTimeout time.Duration
 }
 
 const (
 	defaultMaxConns         = 8
 	defaultHandshakeTimeout = 15 * time.Second
 	defaultIdleTimeout      = 10 * time.Minute
-	defaultWhoIsTimeout     = 5 * time.Second
+	defaultAuthorizeTimeout = 5 * time.Second
 	maxSessionsPerConn      = 4
 	serverVersion           = "SSH-2.0-surveybox"
 )
@@ -149,14 +149,14 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = defaultIdleTimeout
 	}
-	if cfg.WhoIsTimeout <= 0 {
-		cfg.WhoIsTimeout = defaultWhoIsTimeout
+	if cfg.AuthorizeTimeout <= 0 {
+		cfg.AuthorizeTimeout = defaultAuthorizeTimeout
 	}
 	s := &server{cfg: cfg, keys: keys, log: cfg.Logger, conns: make(map[net.Conn]struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	tailnet := cfg.WhoIs != nil && !cfg.Operators.empty()
+	tailnet := cfg.Authorize != nil
 	if len(keys) == 0 && !tailnet {
 		s.log.Warn("ssh: no authorized keys and no tailnet operators: nobody can log in")
 	}
@@ -239,10 +239,10 @@ func (s *server) untrack(c net.Conn) {
 
 // connState is what one connection's authentication learned.
 type connState struct {
-	whoisDone bool
-	id        Identity
-	whoisErr  error
-	refused   []string // fingerprints of offered keys that are not listed
+	authDone bool     // Authorize was asked (once per connection)
+	who      string   // what Authorize named the peer
+	authErr  error    // why Authorize refused
+	refused  []string // fingerprints of offered keys that are not listed
 }
 
 // serverConfig builds the ssh.ServerConfig for one connection; its
@@ -264,23 +264,20 @@ func (s *server) serverConfig(ctx context.Context, st *connState) *ssh.ServerCon
 			}}, nil
 		},
 	}
-	if s.cfg.WhoIs != nil && !s.cfg.Operators.empty() {
+	if s.cfg.Authorize != nil {
 		sc.NoClientAuth = true
 		sc.NoClientAuthCallback = func(meta ssh.ConnMetadata) (*ssh.Permissions, error) {
-			if !st.whoisDone {
-				st.whoisDone = true
-				wctx, cancel := context.WithTimeout(ctx, s.cfg.WhoIsTimeout)
-				st.id, st.whoisErr = s.cfg.WhoIs(wctx, meta.RemoteAddr().String())
+			if !st.authDone {
+				st.authDone = true
+				actx, cancel := context.WithTimeout(ctx, s.cfg.AuthorizeTimeout)
+				st.who, st.authErr = s.cfg.Authorize(actx, meta.RemoteAddr().String())
 				cancel()
 			}
-			if st.whoisErr != nil {
-				return nil, st.whoisErr
-			}
-			if !s.cfg.Operators.Allows(st.id) {
-				return nil, fmt.Errorf("%v is not an operator", st.id)
+			if st.authErr != nil {
+				return nil, st.authErr
 			}
 			return &ssh.Permissions{Extensions: map[string]string{
-				extMethod: "tailnet", extIdentity: st.id.String(),
+				extMethod: "tailnet", extIdentity: st.who,
 			}}, nil
 		}
 	}
@@ -306,16 +303,17 @@ func (s *server) handle(ctx context.Context, nc net.Conn) {
 		if len(st.refused) > 0 {
 			attrs = append(attrs, "unlisted_keys", st.refused)
 		}
-		if st.whoisDone {
-			if st.whoisErr != nil {
-				attrs = append(attrs, "whois_err", st.whoisErr.Error())
-			} else {
-				attrs = append(attrs, "tailnet", st.id.String())
+		if st.authDone {
+			if st.who != "" {
+				attrs = append(attrs, "tailnet", st.who)
+			}
+			if st.authErr != nil {
+				attrs = append(attrs, "tailnet_refused", st.authErr.Error())
 			}
 		}
 		// Refused logins are worth a line; port scans and keyscans
 		// (no authentication attempted) only at debug level.
-		if len(st.refused) > 0 || st.whoisDone {
+		if len(st.refused) > 0 || st.authDone {
 			s.log.Warn("ssh: login refused", attrs...)
 		} else {
 			s.log.Debug("ssh: handshake ended", attrs...)
@@ -331,8 +329,8 @@ func (s *server) handle(ctx context.Context, nc net.Conn) {
 		if c := ext[extComment]; c != "" {
 			who = append(who, "key_comment", c)
 		}
-		if st.whoisDone && st.whoisErr == nil {
-			who = append(who, "tailnet", st.id.String())
+		if st.who != "" {
+			who = append(who, "tailnet", st.who)
 		}
 	case "tailnet":
 		who = append(who, "tailnet", ext[extIdentity])

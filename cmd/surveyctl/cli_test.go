@@ -360,6 +360,13 @@ func TestPullResumeAndExport(t *testing.T) {
 
 	checkExport(t, ctx, dir, "box", "pull", want)
 
+	// An operator machine identified by its tag (operators.tags) gets in too.
+	tagged := t.TempDir()
+	code, _, stderr = cli(t, ctx, "pull", "box", "-dir", tagged, "-control-url", ctl.URL, "-hostname", "ops", "-advertise-tags", "tag:surveyops")
+	if code != 0 || !strings.Contains(stderr, fmt.Sprintf("%d records stored after sequence 0", want.records)) {
+		t.Fatalf("pull by a tag:surveyops node: exit %d, %q", code, stderr)
+	}
+
 	// Another machine (its own user, not an operator) is refused.
 	other := t.TempDir()
 	code, _, stderr = cli(t, ctx, "pull", "box", "-dir", other, "-control-url", ctl.URL, "-hostname", "intruder")

@@ -36,6 +36,7 @@ func defaultDir() string {
 // tailnetFlags are the flags of the subcommands that join the tailnet.
 type tailnetFlags struct {
 	hostname, authKeyFile, controlURL string
+	tags                              []string
 	verbose                           bool
 }
 
@@ -43,6 +44,17 @@ func (tf *tailnetFlags) register(fs *flag.FlagSet, hostname string) {
 	fs.StringVar(&tf.hostname, "hostname", hostname, "node name on the tailnet")
 	fs.StringVar(&tf.authKeyFile, "authkey-file", "", "file holding a Tailscale auth key (mode 0600); default: $TS_AUTHKEY, or an interactive login URL on first start")
 	fs.StringVar(&tf.controlURL, "control-url", "", "coordination server URL (headscale); default: Tailscale's")
+	fs.Func("advertise-tags", "comma-separated ACL tags for this node (e.g. tag:surveyops, matching the boxes' operators.tags); a tagged auth key sets them too", func(v string) error {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				if !strings.HasPrefix(t, "tag:") || len(t) == len("tag:") {
+					return fmt.Errorf("%q is not a tag (want tag:NAME)", t)
+				}
+				tf.tags = append(tf.tags, t)
+			}
+		}
+		return nil
+	})
 	fs.BoolVar(&tf.verbose, "verbose", false, "log Tailscale's own messages")
 }
 
@@ -69,7 +81,7 @@ func (tf *tailnetFlags) startNode(ctx context.Context, stateDir string, stderr i
 		return nil, err
 	}
 	s := &tsnet.Server{
-		Dir: stateDir, Hostname: tf.hostname, AuthKey: key, ControlURL: tf.controlURL,
+		Dir: stateDir, Hostname: tf.hostname, AuthKey: key, ControlURL: tf.controlURL, AdvertiseTags: tf.tags,
 		UserLogf: func(f string, a ...any) { fmt.Fprintf(stderr, "tailnet: "+f+"\n", a...) },
 		Logf:     func(string, ...any) {},
 	}

@@ -100,6 +100,7 @@ func TestApplianceBoot(t *testing.T) {
 		firstFP = b.fingerprint
 		checkNoCrashLoop(t, out)
 		checkListeners(t, out)
+		checkBootPartition(t, out, good)
 	})
 	if firstFP == "" {
 		t.Fatal("no fingerprint from the first boot")
@@ -335,6 +336,20 @@ func checkNoCrashLoop(t *testing.T, out string) {
 		if strings.Contains(out, bad) {
 			t.Errorf("the console shows %q", bad)
 		}
+	}
+}
+
+// checkBootPartition: gokrazy's init read cmdline.txt from the FAT boot
+// partition with its own FAT reader (gokrazy update.go readCmdline, logged
+// by maybeSwitchToInactive in gokrazy.go) — the same reader the A/B update
+// uses to rewrite root=.
+func checkBootPartition(t *testing.T, out string, res *image.Result) {
+	t.Helper()
+	if strings.Contains(out, `"/cmdline.txt" not found`) {
+		t.Errorf(`the console shows "/cmdline.txt" not found: gokrazy cannot read the boot partition`)
+	}
+	if !strings.Contains(out, "cmdline: "+res.Cmdline) {
+		t.Errorf("the console lacks gokrazy's %q line (it read cmdline.txt from the boot partition)", "cmdline: "+res.Cmdline)
 	}
 }
 

@@ -328,6 +328,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		kernelDir: kernelDir, firmwareDir: firmwareDir, eepromDir: eepromDir,
 		cmdline: res.Cmdline, configTxt: configTxt(cfg),
 	}
+	if boot.modTime, err = time.Parse(time.RFC3339, ts); err != nil {
+		return nil, fmt.Errorf("build timestamp %q: %v", ts, err)
+	}
 	if res.RootBytes, err = w.write(boot, rt.dir, authKey); err != nil {
 		return nil, err
 	}

@@ -4,13 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/disk"
@@ -23,6 +23,7 @@ import (
 type bootFiles struct {
 	kernelDir, firmwareDir, eepromDir string
 	cmdline, configTxt                string
+	modTime                           time.Time // of every file
 }
 
 type diskWriter struct {
@@ -32,10 +33,22 @@ type diskWriter struct {
 	logf   func(string, ...any)
 }
 
-// write creates the image: MBR, FAT32 boot, squashfs root A (root B stays
+// bootPartitionType is p1's MBR type byte: 0x0c, although the file system
+// is FAT16, because that is what gokrazy writes for its FAT16 boot
+// partition (github.com/gokrazy/tools packer/packer.go: FAT = byte(0xc))
+// and the combination every Pi model gokrazy supports boots from.
+const bootPartitionType = mbr.Fat32LBA
+
+// write creates the image: MBR, FAT16 boot, squashfs root A (root B stays
 // empty until the first update), ext4 /perm. It returns the squashfs size.
 func (w *diskWriter) write(boot bootFiles, rootDir string, authKey []byte) (int64, error) {
 	l := w.layout
+	// The boot files first: a missing firmware file fails the build before
+	// the slow squashfs. They are written once go-diskfs is done.
+	bootFS, err := w.bootFS(boot)
+	if err != nil {
+		return 0, fmt.Errorf("boot partition: %v", err)
+	}
 	d, err := diskfs.Create(w.path, l.Size, diskfs.SectorSizeDefault)
 	if err != nil {
 		return 0, fmt.Errorf("creating %s: %v", w.path, err)
@@ -53,7 +66,7 @@ func (w *diskWriter) write(boot bootFiles, rootDir string, authKey []byte) (int6
 		LogicalSectorSize:  sector,
 		PhysicalSectorSize: sector,
 		Partitions: []*mbr.Partition{
-			part(1, mbr.Fat32LBA, l.Boot, true),
+			part(1, bootPartitionType, l.Boot, true),
 			part(2, mbr.Linux, l.RootA, false),
 			part(3, mbr.Linux, l.RootB, false),
 			part(4, mbr.Linux, l.Perm, false),
@@ -63,10 +76,6 @@ func (w *diskWriter) write(boot bootFiles, rootDir string, authKey []byte) (int6
 		return 0, fmt.Errorf("writing the partition table: %v", err)
 	}
 
-	w.logf("p1 boot: FAT32 %s", humanBytes(l.Boot.Size))
-	if err := w.writeBoot(d, boot); err != nil {
-		return 0, fmt.Errorf("boot partition: %v", err)
-	}
 	w.logf("p2 root: squashfs")
 	rootBytes, err := w.writeRoot(d, rootDir)
 	if err != nil {
@@ -91,9 +100,11 @@ func (w *diskWriter) write(boot bootFiles, rootDir string, authKey []byte) (int6
 		return 0, err
 	}
 	defer f.Close()
-	if err := fixFAT32(f, f, l.Boot.Start); err != nil {
+	geo, err := bootFS.write(f, l.Boot.Start, l.Boot.Size, uint32(l.Boot.Start/sector), w.diskID)
+	if err != nil {
 		return 0, fmt.Errorf("boot partition: %v", err)
 	}
+	w.logf("p1 boot: FAT16 %s, one FAT, %d-byte clusters, %d of %d clusters used", humanBytes(l.Boot.Size), geo.ClusterBytes, geo.UsedClusters, geo.Clusters)
 	var sig [6]byte
 	binary.LittleEndian.PutUint32(sig[:4], w.diskID)
 	if _, err := f.WriteAt(sig[:], 440); err != nil {
@@ -102,39 +113,12 @@ func (w *diskWriter) write(boot bootFiles, rootDir string, authKey []byte) (int6
 	return rootBytes, f.Close()
 }
 
-func (w *diskWriter) writeBoot(d *disk.Disk, b bootFiles) error {
-	fsys, err := d.CreateFilesystem(disk.FilesystemSpec{Partition: 1, FSType: filesystem.TypeFat32, VolumeLabel: "GOKRAZY"})
+// bootFS collects the boot partition's files: the same globs and EEPROM
+// procedure as gokrazy's packer.
+func (w *diskWriter) bootFS(b bootFiles) (*fat16, error) {
+	fsys, err := newFAT16("GOKRAZY", b.modTime)
 	if err != nil {
-		return err
-	}
-	written := map[string]bool{}
-	put := func(dest string, r io.Reader) error {
-		if written[dest] {
-			return fmt.Errorf("%s is installed twice", dest)
-		}
-		written[dest] = true
-		if dir := path.Dir(dest); dir != "." {
-			if err := fsys.Mkdir(dir); err != nil {
-				return fmt.Errorf("mkdir %s: %v", dir, err)
-			}
-		}
-		f, err := fsys.OpenFile(dest, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
-		if err != nil {
-			return fmt.Errorf("%s: %v", dest, err)
-		}
-		if _, err := io.Copy(f, r); err != nil {
-			f.Close()
-			return fmt.Errorf("%s: %v", dest, err)
-		}
-		return f.Close()
-	}
-	putFile := func(dest, src string) error {
-		f, err := os.Open(src)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		return put(dest, f)
+		return nil, err
 	}
 	copyGlobs := func(dir string, globs []string) (int, error) {
 		n := 0
@@ -146,7 +130,7 @@ func (w *diskWriter) writeBoot(d *disk.Disk, b bootFiles) error {
 			sort.Strings(matches)
 			for _, m := range matches {
 				rel, _ := filepath.Rel(dir, m)
-				if err := putFile(filepath.ToSlash(rel), m); err != nil {
+				if err := fsys.addFile(filepath.ToSlash(rel), m); err != nil {
 					return n, err
 				}
 				n++
@@ -157,19 +141,19 @@ func (w *diskWriter) writeBoot(d *disk.Disk, b bootFiles) error {
 	// Same globs as gokrazy's packer.
 	n, err := copyGlobs(b.kernelDir, []string{"vmlinuz", "*.dtb", "overlays/*.dtbo", "overlays/overlay_map.dtb"})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !written["vmlinuz"] {
-		return fmt.Errorf("kernel module %s has no vmlinuz", b.kernelDir)
+	if !fsys.has("vmlinuz") {
+		return nil, fmt.Errorf("kernel module %s has no vmlinuz", b.kernelDir)
 	}
 	w.logf("  kernel: %d files", n)
 	if b.firmwareDir != "" {
 		n, err := copyGlobs(b.firmwareDir, []string{"*.bin", "*.dat", "*.elf", "*.upd", "*.sig", "overlays/*.dtbo"})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if !written["start4.elf"] || !written["bootcode.bin"] {
-			return fmt.Errorf("firmware module %s lacks bootcode.bin/start4.elf", b.firmwareDir)
+		if !fsys.has("start4.elf") || !fsys.has("bootcode.bin") {
+			return nil, fmt.Errorf("firmware module %s lacks bootcode.bin/start4.elf", b.firmwareDir)
 		}
 		w.logf("  Pi firmware: %d files", n)
 	}
@@ -182,37 +166,37 @@ func (w *diskWriter) writeBoot(d *disk.Disk, b bootFiles) error {
 		} {
 			matches, _ := filepath.Glob(filepath.Join(b.eepromDir, e.glob))
 			if len(matches) == 0 {
-				return fmt.Errorf("EEPROM module %s has no %s", b.eepromDir, e.glob)
+				return nil, fmt.Errorf("EEPROM module %s has no %s", b.eepromDir, e.glob)
 			}
 			sort.Strings(matches)
 			newest := matches[len(matches)-1]
 			data, err := os.ReadFile(newest)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if err := put(e.dest, strings.NewReader(string(data))); err != nil {
-				return err
+			if err := fsys.addBytes(e.dest, data); err != nil {
+				return nil, err
 			}
 			sig := fmt.Sprintf("%x\n", sha256.Sum256(data))
-			if err := put(strings.TrimSuffix(e.dest, path.Ext(e.dest))+".sig", strings.NewReader(sig)); err != nil {
-				return err
+			if err := fsys.addBytes(strings.TrimSuffix(e.dest, path.Ext(e.dest))+".sig", []byte(sig)); err != nil {
+				return nil, err
 			}
 			w.logf("  EEPROM: %s as %s (sha256 %s)", filepath.Base(newest), e.dest, sig[:10])
 		}
-		if err := putFile("recovery.bin", filepath.Join(b.eepromDir, "recovery.bin")); err != nil {
-			return err
+		if err := fsys.addFile("recovery.bin", filepath.Join(b.eepromDir, "recovery.bin")); err != nil {
+			return nil, err
 		}
 	}
 	// Padded like gokrazy's, so an in-place rewrite can grow it.
-	if err := put("cmdline.txt", strings.NewReader(b.cmdline+strings.Repeat(" ", 64))); err != nil {
-		return err
+	if err := fsys.addBytes("cmdline.txt", []byte(b.cmdline+strings.Repeat(" ", 64))); err != nil {
+		return nil, err
 	}
 	if b.firmwareDir != "" {
-		if err := put("config.txt", strings.NewReader(b.configTxt)); err != nil {
-			return err
+		if err := fsys.addBytes("config.txt", []byte(b.configTxt)); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return fsys, nil
 }
 
 // squashfsMu serialises Finalize: go-diskfs v1.9.4 reads symlink targets

@@ -1,5 +1,5 @@
 // Package image builds the surveybox appliance's bootable gokrazy disk image
-// (MBR; p1 FAT32 boot, p2/p3 squashfs root A/B, p4 ext4 /perm) from a
+// (MBR; p1 FAT16 boot, p2/p3 squashfs root A/B, p4 ext4 /perm) from a
 // gokr-packer.json instance config, using only the go command, the Go module
 // proxy, Debian's apt mirror (for the Pi WiFi firmware) and go-diskfs.
 //

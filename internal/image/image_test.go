@@ -14,6 +14,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
@@ -54,7 +55,7 @@ func writeConfig(t *testing.T, content string) string {
 }
 
 func TestImage(t *testing.T) {
-	for _, tool := range []string{"fsck.fat", "unsquashfs", "e2fsck", "debugfs", "go"} {
+	for _, tool := range []string{"fsck.fat", "mtype", "mdir", "unsquashfs", "e2fsck", "debugfs", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found: install dosfstools squashfs-tools e2fsprogs (see the comment at the top of this file): %v", tool, err)
 		}
@@ -126,7 +127,7 @@ func checkImage(t *testing.T, img string, res *Result, hostname string, machine 
 		start int64
 		size  int64
 	}{
-		{mbr.Fat32LBA, l.Boot.Start, l.Boot.Size},
+		{0x0c, l.Boot.Start, l.Boot.Size}, // FAT16 content, but 0x0c as gokrazy writes it
 		{mbr.Linux, l.RootA.Start, l.RootA.Size},
 		{mbr.Linux, l.RootB.Start, l.RootB.Size},
 		{mbr.Linux, l.Perm.Start, l.Perm.Size},
@@ -163,15 +164,41 @@ func checkImage(t *testing.T, img string, res *Result, hostname string, machine 
 		t.Errorf("bytes 444-445 = %#x, gokrazy's rootdev needs 0 after the disk ID", trailer)
 	}
 
-	// FAT boot partition.
-	bootFS, err := d.GetFilesystem(1)
-	if err != nil {
+	// FAT16 boot partition, read with mtools (go-diskfs v1.9.4 cannot read
+	// a single-FAT FAT16) and gokrazy's reader.
+	part := func(n int, p Partition) string {
+		f := filepath.Join(t.TempDir(), fmt.Sprintf("p%d", n))
+		w, err := os.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		if _, err := io.Copy(w, io.NewSectionReader(raw, p.Start, p.Size)); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	p1 := part(1, l.Boot)
+	var bs [512]byte
+	if _, err := raw.ReadAt(bs[:], l.Boot.Start); err != nil {
 		t.Fatal(err)
 	}
-	if bootFS.Type() != filesystem.TypeFat32 {
-		t.Errorf("p1 is %v, want FAT32", bootFS.Type())
+	if string(bs[54:62]) != "FAT16   " || bs[16] != 1 || binary.LittleEndian.Uint32(bs[28:]) != uint32(l.Boot.Start/512) {
+		t.Errorf("p1 boot sector: type %q, %d FATs, hidden sectors %d: want FAT16, one FAT, %d", bs[54:62], bs[16], binary.LittleEndian.Uint32(bs[28:]), l.Boot.Start/512)
 	}
-	cmdline := string(readAll(t, bootFS, "cmdline.txt"))
+	mtype := func(name string) []byte {
+		out, err := exec.Command("mtype", "-i", p1, "::/"+name).Output()
+		if err != nil {
+			t.Errorf("mtype ::/%s: %v", name, err)
+		}
+		return out
+	}
+	mdir := run(t, "mdir", "-i", p1, "-/", "-b", "::/")
+	inBoot := func(name string) bool { return strings.Contains(mdir, "::/"+name+"\n") }
+	cmdline := string(mtype("cmdline.txt"))
+	if cmdline != res.Cmdline+strings.Repeat(" ", 64) {
+		t.Errorf("cmdline.txt = %q, want Result.Cmdline plus 64 spaces", cmdline)
+	}
 	m := regexp.MustCompile(`root=PARTUUID=([0-9a-f]{8})-02\b`).FindStringSubmatch(cmdline)
 	if m == nil || m[1] != diskID {
 		t.Errorf("cmdline.txt %q: want root=PARTUUID=%s-02", cmdline, diskID)
@@ -181,15 +208,21 @@ func checkImage(t *testing.T, img string, res *Result, hostname string, machine 
 			t.Errorf("cmdline.txt %q lacks %s", cmdline, w)
 		}
 	}
-	vmlinuz := readAll(t, bootFS, "vmlinuz")
-	if len(vmlinuz) < 1<<20 {
-		t.Errorf("vmlinuz is only %d bytes", len(vmlinuz))
+	vmlinuz, err := os.ReadFile(filepath.Join(res.KernelDir, "vmlinuz"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	if got := mtype("vmlinuz"); !bytes.Equal(got, vmlinuz) || len(got) < 1<<20 {
+		t.Errorf("vmlinuz: %d bytes, want the kernel module's %d", len(got), len(vmlinuz))
+	}
+	// What gokrazy's runtime reads on the device (update.go readCmdline,
+	// modifyCmdline; eeprom.go readLastInstalledEepromVersion).
+	gokrazyReads := map[string][]byte{"/cmdline.txt": []byte(cmdline)}
 	if pi {
 		if !strings.Contains(cmdline, "console=serial0,115200") {
 			t.Errorf("Pi cmdline.txt %q lacks the serial console", cmdline)
 		}
-		configTxt := string(readAll(t, bootFS, "config.txt"))
+		configTxt := string(mtype("config.txt"))
 		for _, w := range []string{"arm_64bit=1", "kernel=vmlinuz", "enable_uart=1"} {
 			if !strings.Contains(configTxt, w+"\n") {
 				t.Errorf("config.txt lacks %q:\n%s", w, configTxt)
@@ -198,21 +231,51 @@ func checkImage(t *testing.T, img string, res *Result, hostname string, machine 
 		for _, f := range []string{
 			"bootcode.bin", "start.elf", "fixup.dat", "start4.elf", "fixup4.dat", // Pi 3 / Pi 4 firmware
 			"bcm2710-rpi-3-b.dtb", "bcm2710-rpi-3-b-plus.dtb", "bcm2711-rpi-4-b.dtb", "bcm2710-rpi-zero-2-w.dtb",
-			"overlays/disable-bt.dtbo",
+			"overlays/disable-bt.dtbo", "overlays/overlay_map.dtb",
 			"pieeprom.upd", "pieeprom.sig", "vl805.bin", "vl805.sig", "recovery.bin",
 		} {
-			if _, err := bootFS.Stat(f); err != nil {
-				t.Errorf("boot partition lacks %s: %v", f, err)
+			if !inBoot(f) {
+				t.Errorf("boot partition lacks %s", f)
 			}
+		}
+		for _, f := range []struct{ boot, src string }{
+			{"bcm2711-rpi-4-b.dtb", filepath.Join(res.KernelDir, "bcm2711-rpi-4-b.dtb")},
+			{"overlays/disable-bt.dtbo", filepath.Join(res.KernelDir, "overlays", "disable-bt.dtbo")},
+		} {
+			want, err := os.ReadFile(f.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mtype(f.boot); !bytes.Equal(got, want) {
+				t.Errorf("%s: %d bytes, not the kernel module's %d", f.boot, len(got), len(want))
+			}
+		}
+		for _, e := range []struct{ image, sig string }{{"pieeprom.upd", "pieeprom.sig"}, {"vl805.bin", "vl805.sig"}} {
+			s := mtype(e.sig)
+			if want := fmt.Sprintf("%x\n", sha256.Sum256(mtype(e.image))); string(s) != want {
+				t.Errorf("%s = %q, want the SHA-256 of %s %q", e.sig, s, e.image, want)
+			}
+			gokrazyReads["/"+e.sig] = s
 		}
 	} else {
 		if !strings.Contains(cmdline, "console=ttyS0,115200") {
 			t.Errorf("amd64 cmdline.txt %q lacks console=ttyS0,115200", cmdline)
 		}
-		if _, err := bootFS.Stat("config.txt"); err == nil {
+		if inBoot("config.txt") {
 			t.Errorf("amd64 image has a Pi config.txt")
 		}
 	}
+	checkFsckFAT(t, p1)
+	checkGokrazyReads(t, p1, gokrazyReads)
+	// The A/B switch of an update, done by gokrazy's code on a copy of p1:
+	// root= rewritten in place, the file system still clean.
+	if got := runGokrazyFAT(t, p1, "setroot", "PARTUUID="+diskID+"-03"); got != "ok" {
+		t.Errorf("switching root with gokrazy's reader: %s", got)
+	}
+	if got, want := string(mtype("cmdline.txt")), strings.Replace(cmdline, "PARTUUID="+diskID+"-02", "PARTUUID="+diskID+"-03", 1); got != want {
+		t.Errorf("cmdline.txt after the A/B switch = %q, want %q", got, want)
+	}
+	checkFsckFAT(t, p1)
 
 	// Squashfs root (go-diskfs reader).
 	// Not d.GetFilesystem(2): it probes with the 512-byte sector size as
@@ -268,20 +331,7 @@ func checkImage(t *testing.T, img string, res *Result, hostname string, machine 
 	}
 
 	// Real tools on the extracted partitions.
-	part := func(n int, p Partition) string {
-		f := filepath.Join(t.TempDir(), fmt.Sprintf("p%d", n))
-		w, err := os.Create(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		if _, err := io.Copy(w, io.NewSectionReader(raw, p.Start, p.Size)); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	p1, p2, p4 := part(1, l.Boot), part(2, l.RootA), part(4, l.Perm)
-	run(t, "fsck.fat", "-n", p1)
+	p2, p4 := part(2, l.RootA), part(4, l.Perm)
 	listing := run(t, "unsquashfs", "-lls", p2)
 	for _, w := range []string{
 		"squashfs-root/gokrazy/init", "squashfs-root/user/appliance",

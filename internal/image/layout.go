@@ -12,7 +12,7 @@ const (
 	mib    = 1 << 20
 
 	firstPartitionOffset = 4 * mib   // 8192 sectors, as gokrazy
-	bootSize             = 256 * mib // FAT32; smaller FAT32 volumes trip mtools (FIELD-NOTES §3)
+	bootSize             = 256 * mib // FAT16 with 4 KiB clusters (fat16.go); gokrazy uses 100 MiB
 	rootSize             = 500 * mib // per root slot, as gokrazy
 	minPermSize          = 100 * mib
 )
@@ -28,7 +28,7 @@ type Partition struct {
 // Layout is the MBR partition layout gokrazy expects.
 type Layout struct {
 	Size  int64
-	Boot  Partition // p1 FAT32
+	Boot  Partition // p1 FAT16 (one FAT, as gokrazy reads it)
 	RootA Partition // p2 squashfs (active after first boot)
 	RootB Partition // p3 squashfs (empty until the first update)
 	Perm  Partition // p4 ext4

@@ -409,7 +409,23 @@ func (s *Spool) Read(ctx context.Context, afterSeq uint64, maxBytes int) ([]Entr
 	if err != nil {
 		return nil, fmt.Errorf("reading spool after sequence %d: %w", afterSeq, err)
 	}
+	s.releaseMapped()
 	return out, nil
+}
+
+// releaseMapped drops the spool file's pages from this process's page
+// tables (madvise MADV_DONTNEED on bbolt's read-only shared mapping of the
+// file). They stay in the kernel's page cache and fault back in when read
+// again, so nothing changes but the process's resident set: draining a
+// large backlog would otherwise map the whole file into RSS (the box has a
+// tight memory budget). The read transaction keeps bbolt from remapping
+// meanwhile. Errors are ignored: this only trims memory.
+func (s *Spool) releaseMapped() {
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		info := s.db.Info()
+		_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, info.Data, uintptr(tx.Size()), syscall.MADV_DONTNEED)
+		return nil
+	})
 }
 
 // Entries yields the stored batches holding records after afterSeq, oldest
@@ -493,6 +509,7 @@ func (s *Spool) Ack(ctx context.Context, upToSeq uint64) error {
 	if err != nil {
 		return fmt.Errorf("acknowledging spool up to %d: %w", upToSeq, err)
 	}
+	s.releaseMapped()
 	return nil
 }
 
@@ -612,6 +629,7 @@ func (s *Spool) Check(ctx context.Context) error {
 		}
 		return nil
 	})
+	s.releaseMapped() // a full scan maps the whole file
 	if err != nil {
 		return fmt.Errorf("checking spool %s: %w", s.path, err)
 	}

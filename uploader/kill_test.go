@@ -78,17 +78,26 @@ func childBox() int {
 		return fail(err)
 	}
 	fmt.Println("UP")
+	fmt.Printf("BASEFILE %d\n", procStatus("RssFile"))
+	// Measure the upload, not the start-up integrity check above (which
+	// reads the whole spool): reset the peak (VmHWM) now.
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return fail(fmt.Errorf("resetting VmHWM: %w", err))
+	}
 	p, err := uploader.New(uploader.Options{Spool: sp, Client: node.HTTPClient(), Collector: cfg.Collector,
 		BatchMaxBytes: cfg.BatchMaxBytes, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
 	if err != nil {
 		return fail(err)
 	}
 	go p.Run(ctx)
-	var peakAnon atomic.Int64 // anonymous memory: what the Go heap and pools use
+	var peakAnon, peakFile atomic.Int64 // anonymous memory: what the Go heap and pools use
 	go func() {
 		for {
 			if a := procStatus("RssAnon"); a > peakAnon.Load() {
 				peakAnon.Store(a)
+			}
+			if f := procStatus("RssFile"); f > peakFile.Load() {
+				peakFile.Store(f)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -112,6 +121,7 @@ func childBox() int {
 			fmt.Printf("DRAINED %d\n", st.LastAck)
 			fmt.Printf("VMHWM %d\n", vmHWM())
 			fmt.Printf("PEAKANON %d\n", peakAnon.Load())
+			fmt.Printf("PEAKFILE %d\n", peakFile.Load())
 			return 0
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -63,7 +63,16 @@ func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer node.Close()
 	res, err := collector.Pull(ctx, node.HTTPClient(), base, name, st)
+	switch {
+	case err != nil && res.Records == 0:
+		return err
+	case err != nil:
+		// A cut stream keeps the complete cycles it carried.
+		fmt.Fprintf(stderr, "pull %s: kept %d complete cycles (%d records) after sequence %d before the error\n",
+			name, res.Cycles, res.Records, res.After)
+		return err
+	}
 	fmt.Fprintf(stderr, "pull %s: %d cycles, %d records stored after sequence %d; now at %d (box's next: %d)\n",
 		name, res.Cycles, res.Records, res.After, res.HighSeq, res.NextSeq)
-	return err
+	return nil
 }

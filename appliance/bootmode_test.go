@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,26 +16,12 @@ import (
 	"time"
 
 	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/internal/syncbuf"
 	"github.com/surveybox/surveybox/survey"
 )
 
-// syncBuffer is a console for tests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output from several goroutines.
+type syncBuffer = syncbuf.Buffer
 
 func TestBannerPrintsOnChangeOnly(t *testing.T) {
 	var out syncBuffer

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/surveybox/surveybox/internal/syncbuf"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 
@@ -61,22 +62,8 @@ type testServer struct {
 	done    chan error
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output from several goroutines.
+type syncBuffer = syncbuf.Buffer
 
 func newHostKey(t testing.TB) ssh.Signer {
 	t.Helper()

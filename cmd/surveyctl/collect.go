@@ -58,6 +58,24 @@ func (tf *tailnetFlags) register(fs *flag.FlagSet, hostname string) {
 	fs.BoolVar(&tf.verbose, "verbose", false, "log Tailscale's own messages")
 }
 
+// openStoreAndJoin opens DIR/collector.db (creating DIR, 0700) and joins
+// the tailnet with the node's state in DIR/stateName.
+func (tf *tailnetFlags) openStoreAndJoin(ctx context.Context, dir, stateName string, stderr io.Writer) (*collector.Store, *tsnet.Server, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	st, err := collector.Open(filepath.Join(dir, "collector.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	node, err := tf.startNode(ctx, filepath.Join(dir, stateName), stderr)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, node, nil
+}
+
 // startNode starts a tsnet node with its state in stateDir and waits until
 // it is up.
 func (tf *tailnetFlags) startNode(ctx context.Context, stateDir string, stderr io.Writer) (*tsnet.Server, error) {
@@ -128,18 +146,11 @@ func collectCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "collect: -allow: %v\n", err)
 		return errUsage
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		return err
-	}
-	st, err := collector.Open(filepath.Join(*dir, "collector.db"))
+	st, node, err := tf.openStoreAndJoin(ctx, *dir, "tsnet-collect", stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	node, err := tf.startNode(ctx, filepath.Join(*dir, "tsnet-collect"), stderr)
-	if err != nil {
-		return err
-	}
 	defer node.Close()
 	lc, err := node.LocalClient()
 	if err != nil {

@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/surveybox/surveybox/collector"
@@ -49,18 +47,11 @@ func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if base == "" {
 		base = "http://" + box
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		return err
-	}
-	st, err := collector.Open(filepath.Join(*dir, "collector.db"))
+	st, node, err := tf.openStoreAndJoin(ctx, *dir, "tsnet-pull", stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	node, err := tf.startNode(ctx, filepath.Join(*dir, "tsnet-pull"), stderr)
-	if err != nil {
-		return err
-	}
 	defer node.Close()
 	res, err := collector.Pull(ctx, node.HTTPClient(), base, name, st)
 	switch {

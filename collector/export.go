@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/survey"
 )
 
@@ -23,13 +24,18 @@ type ExportOptions struct {
 	// Kind is "bss", "channel" or "" (both; jsonl only — csv needs one,
 	// and defaults to "bss").
 	Kind string
-	// After skips records with sequence numbers up to it.
+	// After skips records with sequence numbers up to it (in each of a
+	// box's spools).
 	After uint64
 }
 
 // ExportRecord is one line of the jsonl export.
 type ExportRecord struct {
-	Box          string                `json:"box"`
+	Box string `json:"box"`
+	// Spool is the ID of the box's spool the record came from: sequence
+	// numbers count per spool (a box whose spool starts over numbers from
+	// 1 again).
+	Spool        spool.ID              `json:"spool"`
 	Seq          uint64                `json:"seq"`
 	Kind         string                `json:"kind"`
 	CycleStarted time.Time             `json:"cycle_started"`
@@ -41,13 +47,15 @@ type ExportRecord struct {
 
 var bssColumns = []string{"box", "seq", "cycle_started", "bssid", "ssid", "ssid_hex", "hidden", "freq_mhz", "channel",
 	"band", "width_mhz", "center_mhz", "signal_dbm", "security", "akm", "pairwise", "group", "pmf", "standards",
-	"country", "bss_load_stations", "bss_load_utilization", "rrm_11k", "btm_11v", "ft_11r", "wps_device_name", "seen_ms_ago"}
+	"country", "bss_load_stations", "bss_load_utilization", "rrm_11k", "btm_11v", "ft_11r", "wps_device_name", "seen_ms_ago", "spool"}
 
 var channelColumns = []string{"box", "seq", "cycle_started", "freq_mhz", "channel", "band", "noise_dbm", "active_ms",
-	"busy_ms", "ext_busy_ms", "rx_ms", "tx_ms", "in_use"}
+	"busy_ms", "ext_busy_ms", "rx_ms", "tx_ms", "in_use", "spool"}
 
-// Export writes the store's records in sequence order per box and
-// returns how many it wrote.
+// Export writes the store's records ordered by (spool ID, sequence) per box
+// and returns how many it wrote. Every record carries its spool's ID (the
+// last csv column, after the columns of earlier versions), so records of
+// a box whose spool started over stay apart.
 func Export(st *Store, w io.Writer, opt ExportOptions) (int, error) {
 	switch opt.Format {
 	case "", "jsonl", "csv":
@@ -118,8 +126,8 @@ func Export(st *Store, w io.Writer, opt ExportOptions) (int, error) {
 				}
 				r := &b.BSS[i]
 				if cw != nil {
-					cw.Write(bssRow(box, s, started, r))
-				} else if err := enc.Encode(ExportRecord{Box: box, Seq: s, Kind: "bss", CycleStarted: started, Interface: b.Interface, Source: e.Source.String(), BSS: r}); err != nil {
+					cw.Write(append(bssRow(box, s, started, r), spool.ID(e.Spool).String()))
+				} else if err := enc.Encode(ExportRecord{Box: box, Spool: spool.ID(e.Spool), Seq: s, Kind: "bss", CycleStarted: started, Interface: b.Interface, Source: e.Source.String(), BSS: r}); err != nil {
 					return n, err
 				}
 				n++
@@ -132,8 +140,8 @@ func Export(st *Store, w io.Writer, opt ExportOptions) (int, error) {
 				}
 				c := &b.Channels[i]
 				if cw != nil {
-					cw.Write(channelRow(box, s, started, c))
-				} else if err := enc.Encode(ExportRecord{Box: box, Seq: s, Kind: "channel", CycleStarted: started, Interface: b.Interface, Source: e.Source.String(), Channel: c}); err != nil {
+					cw.Write(append(channelRow(box, s, started, c), spool.ID(e.Spool).String()))
+				} else if err := enc.Encode(ExportRecord{Box: box, Spool: spool.ID(e.Spool), Seq: s, Kind: "channel", CycleStarted: started, Interface: b.Interface, Source: e.Source.String(), Channel: c}); err != nil {
 					return n, err
 				}
 				n++

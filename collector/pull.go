@@ -17,10 +17,15 @@ import (
 
 // PullResult says what Pull fetched.
 type PullResult struct {
-	After              uint64 // resumed after this sequence
+	// Spool is the ID of the box's spool the records came from. When it
+	// is not PrevSpool, the spool the store held the box's highest
+	// sequence for, the box's spool started over and was fetched from its
+	// start (After 0).
+	Spool, PrevSpool   uint64
+	After              uint64 // resumed after this sequence of Spool
 	Cycles, Duplicates int
 	Records            uint64
-	// HighSeq is the highest sequence stored for the box afterwards;
+	// HighSeq is the highest sequence stored for the box's spool afterwards;
 	// NextSeq the box's next sequence number (from the stream's end).
 	HighSeq, NextSeq uint64
 	// Complete: the stream ended properly (false: it was cut; what came
@@ -30,9 +35,12 @@ type PullResult struct {
 
 // Pull fetches box's observations after the highest sequence the store
 // holds for it from the pull API at baseURL (e.g. "http://acme-box-1"),
-// rebuilds the scan cycles and stores every complete one under box, in
-// groups of transactions. A cut stream loses nothing stored; run Pull
-// again to resume.
+// rebuilds the scan cycles and stores every complete one under box and
+// the box's spool ID, in groups of transactions. It resumes per (box,
+// spool): the request names the spool the store's highest sequence
+// belongs to, and a box whose spool is another one (it started over)
+// streams that spool from the start. A cut stream loses nothing stored;
+// run Pull again to resume.
 func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Store) (PullResult, error) {
 	var res PullResult
 	if !ValidBoxName(box) {
@@ -42,8 +50,9 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 	if err != nil {
 		return res, err
 	}
+	res.PrevSpool = uint64(bs.Spool)
 	res.After, res.HighSeq = bs.HighSeq, bs.HighSeq
-	url := fmt.Sprintf("%s/v1/observations?after=%d", strings.TrimSuffix(baseURL, "/"), res.After)
+	url := fmt.Sprintf("%s/v1/observations?after=%d&spool=%v", strings.TrimSuffix(baseURL, "/"), res.After, bs.Spool)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return res, err
@@ -57,6 +66,22 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return res, fmt.Errorf("pulling from %s: %s: %s", box, resp.Status, strings.TrimSpace(string(msg)))
 	}
+	id, err := spool.ParseID(resp.Header.Get(pull.SpoolHeader))
+	if err != nil || id == 0 {
+		return res, fmt.Errorf("pulling from %s: the box does not say which spool it streams (%s %q; older box software?)", box, pull.SpoolHeader, resp.Header.Get(pull.SpoolHeader))
+	}
+	res.Spool = uint64(id)
+	if res.Spool != res.PrevSpool {
+		// The box streams its spool from the start (see the pull
+		// package); nothing of it is stored yet, or what is gets
+		// counted as duplicates.
+		res.After, res.HighSeq = 0, 0
+		for _, ss := range bs.Spools {
+			if ss.ID == id {
+				res.HighSeq = ss.HighSeq
+			}
+		}
+	}
 
 	var pending []wire.Entry
 	pendingBytes := 0
@@ -64,7 +89,7 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		if len(pending) == 0 {
 			return nil
 		}
-		r, err := st.Put(box, SourcePull, pending)
+		r, err := st.Put(box, res.Spool, SourcePull, pending)
 		if err != nil {
 			return err
 		}
@@ -111,6 +136,16 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		var l pull.Line
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			streamErr = fmt.Errorf("pulling from %s: stream cut or bad line after sequence %d (%v); run pull again to resume", box, res.HighSeq, err)
+			break
+		}
+		switch l.Kind {
+		case pull.KindCycle, pull.KindEnd:
+			if l.Spool != id {
+				streamErr = fmt.Errorf("pulling from %s: a %s line of spool %v in a stream of spool %v", box, l.Kind, l.Spool, id)
+				break
+			}
+		}
+		if streamErr != nil {
 			break
 		}
 		switch l.Kind {

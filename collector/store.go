@@ -6,8 +6,18 @@
 // `surveyctl export` reads it.
 //
 // A box is identified by its tailnet node name (WhoIs), never by what it
-// declares. Redelivery stores nothing twice: an entry whose sequence range
-// is already stored for that box is counted as a duplicate and skipped.
+// declares. Sequence numbers are unique only within one of the box's
+// spools: a box whose spool starts over (SD card re-flashed, /perm lost)
+// numbers from 1 again under a new spool ID. The store therefore keeps
+// each (box, spool ID) apart: redelivery stores nothing twice (an entry
+// whose sequence range is already stored for that box and spool is
+// counted as a duplicate and skipped), and a new spool's records are
+// stored alongside the old ones.
+//
+// Layout: boxes/BOX/meta holds the ID of the spool the box delivered
+// from last; boxes/BOX/spools/ID (8 bytes big-endian) holds that spool's
+// entries (key LastSeq) and counters. Data stored before spool IDs
+// existed is moved under spool ID 0 when the store is opened.
 package collector
 
 import (
@@ -44,14 +54,17 @@ func (s Source) String() string {
 	return fmt.Sprintf("source(%d)", byte(s))
 }
 
-// ErrConflict: an entry overlaps a stored one without being the same
-// sequence range (the box's spool was replaced, or the data is bogus).
+// ErrConflict: an entry overlaps a stored one of the same spool without
+// being the same sequence range (the data is bogus).
 var ErrConflict = errors.New("sequence range overlaps stored data")
 
 var (
-	bucketBoxes = []byte("boxes")
-	bucketData  = []byte("entries") // per box: key LastSeq (8 bytes BE) -> value
-	bucketMeta  = []byte("meta")
+	bucketBoxes  = []byte("boxes")
+	bucketSpools = []byte("spools")  // per box: key spool ID (8 bytes BE) -> bucket
+	bucketData   = []byte("entries") // per spool: key LastSeq (8 bytes BE) -> value
+	bucketMeta   = []byte("meta")    // per spool: counters; per box: metaSpool
+
+	metaSpool = []byte("spool") // per box: ID of the spool of the last Put
 
 	metaHigh       = []byte("high")
 	metaEntries    = []byte("entries")
@@ -82,14 +95,57 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening collector store %s: %w", path, err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketBoxes)
-		return err
-	}); err != nil {
+	if err := db.Update(migrate); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening collector store %s: %w", path, err)
 	}
 	return &Store{db: db, path: path}, nil
+}
+
+// migrate creates the boxes bucket and moves each box's data from before
+// spool IDs (entries and meta right under the box) to spool ID 0.
+func migrate(tx *bolt.Tx) error {
+	boxes, err := tx.CreateBucketIfNotExists(bucketBoxes)
+	if err != nil {
+		return err
+	}
+	var old [][]byte
+	err = boxes.ForEachBucket(func(k []byte) error {
+		if boxes.Bucket(k).Bucket(bucketData) != nil {
+			old = append(old, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range old {
+		bb := boxes.Bucket(k)
+		sps, err := bb.CreateBucketIfNotExists(bucketSpools)
+		if err != nil {
+			return err
+		}
+		dst, err := sps.CreateBucketIfNotExists(boltkv.SeqKey(0))
+		if err != nil {
+			return err
+		}
+		if err := tx.MoveBucket(bucketData, bb, dst); err != nil {
+			return fmt.Errorf("box %s: %w", k, err)
+		}
+		if bb.Bucket(bucketMeta) != nil {
+			if err := tx.MoveBucket(bucketMeta, bb, dst); err != nil {
+				return fmt.Errorf("box %s: %w", k, err)
+			}
+		}
+		m, err := bb.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := boltkv.PutU64(m, metaSpool, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -109,13 +165,19 @@ type PutResult struct {
 	Missing uint64
 }
 
-// Put stores the entries for box in one transaction: all or nothing.
-// Entries already stored (same sequence range) are skipped as duplicates;
-// an entry that overlaps a stored one otherwise is ErrConflict.
-func (s *Store) Put(box string, src Source, entries []wire.Entry) (PutResult, error) {
+// Put stores the entries of box's spool spoolID (non-zero) in one
+// transaction: all or nothing. Entries already stored for that box and
+// spool (same sequence range) are skipped as duplicates; an entry that
+// overlaps a stored one of that spool otherwise is ErrConflict. Entries of
+// another spool of the box never clash. The spool becomes the box's
+// current one (BoxStats.Spool).
+func (s *Store) Put(box string, spoolID uint64, src Source, entries []wire.Entry) (PutResult, error) {
 	var res PutResult
 	if !ValidBoxName(box) {
 		return res, fmt.Errorf("bad box name %q", box)
+	}
+	if spoolID == 0 {
+		return res, fmt.Errorf("storing entries for box %s: no spool ID", box)
 	}
 	if len(entries) == 0 {
 		return res, nil
@@ -127,11 +189,23 @@ func (s *Store) Put(box string, src Source, entries []wire.Entry) (PutResult, er
 		if err != nil {
 			return err
 		}
-		data, err := bb.CreateBucketIfNotExists(bucketData)
+		bm, err := bb.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
 		}
-		m, err := bb.CreateBucketIfNotExists(bucketMeta)
+		sps, err := bb.CreateBucketIfNotExists(bucketSpools)
+		if err != nil {
+			return err
+		}
+		sb, err := sps.CreateBucketIfNotExists(boltkv.SeqKey(spoolID))
+		if err != nil {
+			return err
+		}
+		data, err := sb.CreateBucketIfNotExists(bucketData)
+		if err != nil {
+			return err
+		}
+		m, err := sb.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
 		}
@@ -152,7 +226,7 @@ func (s *Store) Put(box string, src Source, entries []wire.Entry) (PutResult, er
 					continue
 				}
 				if first <= e.LastSeq {
-					return fmt.Errorf("%w: %d-%d against stored %d-%d for box %s", ErrConflict, e.FirstSeq, e.LastSeq, first, last, box)
+					return fmt.Errorf("%w: %d-%d against stored %d-%d for box %s spool %v", ErrConflict, e.FirstSeq, e.LastSeq, first, last, box, spool.ID(spoolID))
 				}
 			}
 			if e.FirstSeq > high+1 {
@@ -175,6 +249,7 @@ func (s *Store) Put(box string, src Source, entries []wire.Entry) (PutResult, er
 		}
 		res.Acked = entries[len(entries)-1].LastSeq
 		return errors.Join(
+			boltkv.PutU64(bm, metaSpool, spoolID),
 			boltkv.PutU64(m, metaHigh, high),
 			boltkv.AddU64(m, metaEntries, uint64(res.Stored)),
 			boltkv.AddU64(m, metaRecords, res.Records),
@@ -184,14 +259,15 @@ func (s *Store) Put(box string, src Source, entries []wire.Entry) (PutResult, er
 		)
 	})
 	if err != nil {
-		return PutResult{}, fmt.Errorf("storing %d entries for box %s: %w", len(entries), box, err)
+		return PutResult{}, fmt.Errorf("storing %d entries for box %s spool %v: %w", len(entries), box, spool.ID(spoolID), err)
 	}
 	return res, nil
 }
 
-// BoxStats describes what the store holds for one box.
-type BoxStats struct {
-	Box string `json:"box"`
+// SpoolStats describes what the store holds for one spool of a box.
+type SpoolStats struct {
+	// ID is the spool's ID; 0 for data stored before spool IDs.
+	ID spool.ID `json:"id"`
 	// HighSeq is the highest sequence number stored.
 	HighSeq uint64 `json:"high_seq"`
 	Entries uint64 `json:"entries"`
@@ -202,6 +278,27 @@ type BoxStats struct {
 	// Missing counts sequence numbers never delivered (gaps).
 	Missing uint64    `json:"missing"`
 	LastPut time.Time `json:"last_put"`
+}
+
+// BoxStats describes what the store holds for one box: the counters sum
+// over its spools.
+type BoxStats struct {
+	Box string `json:"box"`
+	// Spool is the ID of the spool the box delivered from last (0: none,
+	// or only data from before spool IDs), HighSeq the highest sequence
+	// number stored of it: where a pull resumes.
+	Spool   spool.ID `json:"spool"`
+	HighSeq uint64   `json:"high_seq"`
+	Entries uint64   `json:"entries"`
+	Records uint64   `json:"records"`
+	Bytes   uint64   `json:"bytes"`
+	// Duplicates counts redelivered entries that were skipped.
+	Duplicates uint64 `json:"duplicates"`
+	// Missing counts sequence numbers never delivered (gaps).
+	Missing uint64    `json:"missing"`
+	LastPut time.Time `json:"last_put"`
+	// Spools are the box's spools, by ID.
+	Spools []SpoolStats `json:"spools"`
 }
 
 // Boxes returns the stats of every box in the store, by name.
@@ -216,7 +313,7 @@ func (s *Store) Boxes() ([]BoxStats, error) {
 	return out, err
 }
 
-// Box returns the stats of one box (zero HighSeq if unknown).
+// Box returns the stats of one box (zero Spool and HighSeq if unknown).
 func (s *Store) Box(box string) (BoxStats, error) {
 	var st BoxStats
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -231,7 +328,35 @@ func boxStats(name string, bb *bolt.Bucket) BoxStats {
 	if bb == nil {
 		return st
 	}
-	m := bb.Bucket(bucketMeta)
+	if m := bb.Bucket(bucketMeta); m != nil {
+		st.Spool = spool.ID(boltkv.GetU64(m, metaSpool))
+	}
+	sps := bb.Bucket(bucketSpools)
+	if sps == nil {
+		return st
+	}
+	sps.ForEachBucket(func(k []byte) error {
+		ss := spoolStats(binary.BigEndian.Uint64(k), sps.Bucket(k))
+		st.Spools = append(st.Spools, ss)
+		if ss.ID == st.Spool {
+			st.HighSeq = ss.HighSeq
+		}
+		st.Entries += ss.Entries
+		st.Records += ss.Records
+		st.Bytes += ss.Bytes
+		st.Duplicates += ss.Duplicates
+		st.Missing += ss.Missing
+		if ss.LastPut.After(st.LastPut) {
+			st.LastPut = ss.LastPut
+		}
+		return nil
+	})
+	return st
+}
+
+func spoolStats(id uint64, sb *bolt.Bucket) SpoolStats {
+	st := SpoolStats{ID: spool.ID(id)}
+	m := sb.Bucket(bucketMeta)
 	if m == nil {
 		return st
 	}
@@ -250,6 +375,7 @@ func boxStats(name string, bb *bolt.Bucket) BoxStats {
 // Entry is one stored batch.
 type Entry struct {
 	Box               string
+	Spool             uint64 // the box's spool ID; 0: stored before spool IDs
 	FirstSeq, LastSeq uint64
 	Source            Source
 	Received          time.Time
@@ -260,23 +386,58 @@ type Entry struct {
 func (e Entry) Decode() (spool.Batch, error) {
 	b, err := spool.Decode(e.Data)
 	if err != nil {
-		return b, fmt.Errorf("box %s entry %d-%d: %w", e.Box, e.FirstSeq, e.LastSeq, err)
+		return b, fmt.Errorf("box %s spool %v entry %d-%d: %w", e.Box, spool.ID(e.Spool), e.FirstSeq, e.LastSeq, err)
 	}
 	return b, nil
 }
 
-// Entries yields box's stored entries with records after afterSeq, in
-// sequence order, reading in chunks of short transactions.
+// Entries yields box's stored entries of every spool, ordered by (spool
+// ID, sequence), with records after afterSeq in each spool, reading in
+// chunks of short transactions.
 func (s *Store) Entries(box string, afterSeq uint64) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		var ids []uint64
+		err := s.db.View(func(tx *bolt.Tx) error {
+			bb := tx.Bucket(bucketBoxes).Bucket([]byte(box))
+			if bb == nil || bb.Bucket(bucketSpools) == nil {
+				return nil
+			}
+			return bb.Bucket(bucketSpools).ForEachBucket(func(k []byte) error {
+				ids = append(ids, binary.BigEndian.Uint64(k))
+				return nil
+			})
+		})
+		if err != nil {
+			yield(Entry{}, fmt.Errorf("reading collector store: %w", err))
+			return
+		}
+		for _, id := range ids {
+			for e, err := range s.SpoolEntries(box, id, afterSeq) {
+				if !yield(e, err) || err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// SpoolEntries yields the stored entries of box's spool spoolID with
+// records after afterSeq, in sequence order, reading in chunks of short
+// transactions.
+func (s *Store) SpoolEntries(box string, spoolID, afterSeq uint64) iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
 		for {
 			var chunk []Entry
 			err := s.db.View(func(tx *bolt.Tx) error {
 				bb := tx.Bucket(bucketBoxes).Bucket([]byte(box))
-				if bb == nil || bb.Bucket(bucketData) == nil {
+				if bb == nil || bb.Bucket(bucketSpools) == nil {
 					return nil
 				}
-				c := bb.Bucket(bucketData).Cursor()
+				sb := bb.Bucket(bucketSpools).Bucket(boltkv.SeqKey(spoolID))
+				if sb == nil || sb.Bucket(bucketData) == nil {
+					return nil
+				}
+				c := sb.Bucket(bucketData).Cursor()
 				size := 0
 				for k, v := c.Seek(boltkv.SeqKey(afterSeq + 1)); k != nil && size < 4<<20; k, v = c.Next() {
 					first, src, recv, err := splitValue(v)
@@ -284,10 +445,10 @@ func (s *Store) Entries(box string, afterSeq uint64) iter.Seq2[Entry, error] {
 						return err
 					}
 					data := v[len(v)-len(recv):]
-					e := Entry{Box: box, FirstSeq: first, LastSeq: binary.BigEndian.Uint64(k), Source: src}
+					e := Entry{Box: box, Spool: spoolID, FirstSeq: first, LastSeq: binary.BigEndian.Uint64(k), Source: src}
 					ns, n := binary.Uvarint(data)
 					if n <= 0 {
-						return fmt.Errorf("box %s entry %x: bad receive time", box, k)
+						return fmt.Errorf("box %s spool %v entry %x: bad receive time", box, spool.ID(spoolID), k)
 					}
 					e.Received = time.Unix(0, int64(ns)).UTC()
 					e.Data = append([]byte(nil), data[n:]...)

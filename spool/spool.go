@@ -12,6 +12,15 @@
 // not after eviction, acknowledgement or a restart: the next number is
 // stored in the database and committed with the batch.
 //
+// # Spool ID
+//
+// A spool gets a random 64-bit ID when it is created (a spool created
+// before IDs existed gets one the first time it is opened), stored in the
+// database and never changed. Sequence numbers are unique only within one
+// spool: a box whose spool starts over (the SD card re-flashed, /perm lost,
+// the file deleted) numbers its records from 1 again, under a new ID. The
+// collector therefore keys what it stores by (box, spool ID, sequence).
+//
 // # Quota and disk space
 //
 // bbolt never shrinks its file; freed pages are reused for later writes.
@@ -40,11 +49,13 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,6 +82,7 @@ var (
 	bucketMeta    = []byte("meta")    // counters, see the meta* keys
 
 	metaFormat         = []byte("format")
+	metaID             = []byte("spool_id")
 	metaNextSeq        = []byte("next_seq")
 	metaLiveBytes      = []byte("live_bytes")
 	metaEntries        = []byte("entries")
@@ -118,6 +130,8 @@ type Spool struct {
 	quota int64
 	log   *slog.Logger
 
+	id uint64
+
 	mu       sync.Mutex
 	appended chan struct{} // closed and replaced after each append
 	zw       *flate.Writer // reused by Append's encoding, under mu
@@ -164,18 +178,68 @@ func Open(path string, opt Options) (*Spool, error) {
 			if err := boltkv.PutU64(m, metaFormat, formatVersion); err != nil {
 				return err
 			}
-			return boltkv.PutU64(m, metaNextSeq, 1)
+			if err := boltkv.PutU64(m, metaNextSeq, 1); err != nil {
+				return err
+			}
 		case formatVersion:
-			return nil
 		default:
 			return fmt.Errorf("unknown spool format %d (this program knows %d)", v, formatVersion)
 		}
+		s.id = boltkv.GetU64(m, metaID)
+		if s.id == 0 { // new, or created before spools had IDs
+			s.id = newID()
+			return boltkv.PutU64(m, metaID, s.id)
+		}
+		return nil
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening spool %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// newID returns a random non-zero spool ID.
+func newID() uint64 {
+	var b [8]byte
+	for {
+		rand.Read(b[:]) // never fails (crypto/rand panics instead)
+		if id := binary.BigEndian.Uint64(b[:]); id != 0 {
+			return id
+		}
+	}
+}
+
+// ID returns the spool's ID (see the package documentation): random,
+// non-zero, fixed for the life of the database file.
+func (s *Spool) ID() uint64 { return s.id }
+
+// ID is a spool ID in the form the box and the collector show it: 16 hex
+// digits, also as JSON (a string, which no JSON reader rounds).
+type ID uint64
+
+func (id ID) String() string { return fmt.Sprintf("%016x", uint64(id)) }
+
+// MarshalText formats the ID as String does.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText parses what MarshalText wrote.
+func (id *ID) UnmarshalText(b []byte) error {
+	v, err := ParseID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+// ParseID parses a spool ID in hex (as ID.String writes it).
+func ParseID(s string) (ID, error) {
+	v, err := strconv.ParseUint(s, 16, 64)
+	if err != nil || len(s) == 0 || len(s) > 16 {
+		return 0, fmt.Errorf("bad spool ID %q: want up to 16 hex digits", s)
+	}
+	return ID(v), nil
 }
 
 // Close closes the database.
@@ -515,6 +579,8 @@ func (s *Spool) Ack(ctx context.Context, upToSeq uint64) error {
 
 // Stats describes the spool's contents.
 type Stats struct {
+	// ID is the spool's ID (Spool.ID).
+	ID      ID
 	Entries int64  // batches in the spool
 	Records uint64 // records in the spool (an empty batch counts one)
 	// Bytes is the live data the quota counts: stored keys and values.
@@ -545,7 +611,7 @@ type Stats struct {
 
 // Stats returns the spool's counters.
 func (s *Spool) Stats() (Stats, error) {
-	st := Stats{QuotaBytes: s.quota}
+	st := Stats{ID: ID(s.id), QuotaBytes: s.quota}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		st.Entries = int64(boltkv.GetU64(m, metaEntries))

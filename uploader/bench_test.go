@@ -49,7 +49,7 @@ func payload(tb testing.TB, size int) (body []byte, records uint64, entries []sp
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return wire.Append(nil, entries), records, entries
+	return wire.Append(nil, sp.ID(), entries), records, entries
 }
 
 // BenchmarkUploadThroughput posts the same 1 MiB upload body over the

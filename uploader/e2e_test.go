@@ -321,7 +321,7 @@ func TestAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := wire.Append(nil, entries)
+	body := wire.Append(nil, tn.sp.ID(), entries)
 	post := func(node *tsnet.Server) int {
 		resp, err := node.HTTPClient().Post("http://collector:8080"+wire.UploadPath, wire.ContentType, bytes.NewReader(body))
 		if err != nil {
@@ -360,20 +360,26 @@ func TestMalformedAndOversized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := wire.Append(nil, entries)
+	good := wire.Append(nil, tn.sp.ID(), entries)
 	if len(good) > 32<<10 {
 		t.Fatalf("fixture too large: %d", len(good))
 	}
 	corrupt := bytes.Clone(good)
 	corrupt[len(corrupt)-10] ^= 0xff // inside the last batch's deflate data
-	gap := wire.Append(nil, []spool.Entry{entries[0], entries[2]})
-	badCount := wire.Append(nil, entries[:1])
-	badCount[7]++ // the first entry's span (magic 4, version, count, first seq)
+	gap := wire.Append(nil, tn.sp.ID(), []spool.Entry{entries[0], entries[2]})
+	badCount := wire.Append(nil, tn.sp.ID(), entries[:1])
+	badCount[15]++ // the first entry's span (magic 4, version, spool ID 8, count, first seq)
+	// Version 1 (before spool IDs): the same framing without the ID.
+	v1 := append([]byte("SBUP\x01"), good[5+8:]...)
+	noID := bytes.Clone(good)
+	clear(noID[5 : 5+8])
 	cases := map[string][]byte{
 		"empty":          {},
 		"garbage":        []byte("hello, collector"),
 		"json":           []byte(`{"entries":[]}`),
 		"version 9":      append([]byte("SBUP\x09"), good[5:]...),
+		"version 1":      v1,
+		"spool ID 0":     noID,
 		"truncated":      good[:len(good)-7],
 		"trailing":       append(bytes.Clone(good), 0),
 		"corrupt data":   corrupt,
@@ -395,6 +401,9 @@ func TestMalformedAndOversized(t *testing.T) {
 		} else {
 			t.Logf("%s: 400 %s", name, bytes.TrimSpace([]byte(msg)))
 		}
+	}
+	if _, msg := post(v1); !bytes.Contains([]byte(msg), []byte("version 1 upload without a spool ID")) {
+		t.Errorf("version 1: %q does not say why", msg)
 	}
 	big := make([]byte, 40<<10)
 	copy(big, good)
@@ -425,3 +434,88 @@ func TestMalformedAndOversized(t *testing.T) {
 }
 
 var _ = net.Listen
+
+// checkSpoolExactlyOnce checks that the store holds sequence numbers
+// 1..want of box's spool id, each once, and that entry k is spooled cycle
+// from+k (by its start time), so no spool's records stand in for
+// another's.
+func checkSpoolExactlyOnce(t *testing.T, st *collector.Store, box string, id uint64, from int, want uint64) {
+	t.Helper()
+	next, k := uint64(1), 0
+	for e, err := range st.SpoolEntries(box, id, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Spool != id || e.FirstSeq != next {
+			t.Fatalf("spool %016x: entry %d-%d of spool %016x, want it to start at %d", id, e.FirstSeq, e.LastSeq, e.Spool, next)
+		}
+		b, err := e.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := uint64(max(b.Records(), 1)); n != e.LastSeq-e.FirstSeq+1 {
+			t.Fatalf("spool %016x: entry %d-%d decodes to %d records", id, e.FirstSeq, e.LastSeq, n)
+		}
+		if w := tailtest.Batch(from+k, 0, 0).Started; !b.Started.Equal(w) {
+			t.Fatalf("spool %016x: entry %d-%d is the cycle of %v, want %v", id, e.FirstSeq, e.LastSeq, b.Started, w)
+		}
+		next, k = e.LastSeq+1, k+1
+	}
+	if next-1 != want {
+		t.Fatalf("spool %016x: store ends at %d, want %d", id, next-1, want)
+	}
+}
+
+// TestSpoolStartsOver: the box's spool is replaced by a new file (SD card
+// re-flashed, /perm lost), which numbers from 1 again under a new ID, and
+// the box uploads under the same node name. Every record of both spools
+// must be stored exactly once: the new spool's are not duplicates of the
+// old one's, nor conflicts.
+func TestSpoolStartsOver(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tn := newTailnet(t, ctx)
+	serve(t, tn.collector, ":8080", tn.handler)
+
+	old := tn.sp
+	p := tn.pusher(t)
+	pctx, pcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	wantOld := appendCycles(t, old, 0, 20)
+	waitDelivered(t, ctx, tn.store, old, "box", wantOld)
+	pcancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+
+	// A new spool file: sequence numbers from 1 again. Cycles 33.. have the
+	// record counts of cycles 0.. (5+i%11 BSS, i%3*10 channels), so the
+	// first 20 take exactly the old spool's sequence ranges; 10 more go
+	// past them.
+	tn.sp = openSpool(t, filepath.Join(t.TempDir(), "spool.db"))
+	if tn.sp.ID() == old.ID() {
+		t.Fatal("new spool has the old one's ID")
+	}
+	runPusher(t, ctx, tn.pusher(t))
+	wantNew := appendCycles(t, tn.sp, 33, 30)
+	bs := waitDelivered(t, ctx, tn.store, tn.sp, "box", wantOld+wantNew)
+
+	checkSpoolExactlyOnce(t, tn.store, "box", old.ID(), 0, wantOld)
+	checkSpoolExactlyOnce(t, tn.store, "box", tn.sp.ID(), 33, wantNew)
+	if bs.Records != wantOld+wantNew || bs.Duplicates != 0 || bs.Missing != 0 || len(bs.Spools) != 2 ||
+		uint64(bs.Spool) != tn.sp.ID() || bs.HighSeq != wantNew {
+		t.Fatalf("box stats %+v; want %d+%d records in 2 spools, none duplicate or missing", bs, wantOld, wantNew)
+	}
+	n := 0
+	for _, err := range tn.store.Entries("box", 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 50 {
+		t.Fatalf("store holds %d entries of box, want 20+30", n)
+	}
+	t.Logf("spool %016x: %d records, then spool %016x: %d records, all stored", old.ID(), wantOld, tn.sp.ID(), wantNew)
+}

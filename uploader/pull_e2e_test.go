@@ -14,6 +14,7 @@ import (
 
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
 	"github.com/surveybox/surveybox/uploader/pull"
 )
@@ -148,3 +149,78 @@ func TestPullResumeAndExport(t *testing.T) {
 }
 
 func jsonNum(v uint64) string { b, _ := json.Marshal(v); return string(b) }
+
+// TestPullAfterSpoolStartsOver: the box's spool is replaced by a new file
+// (numbering from 1 again under a new ID). The next pull must fetch all of
+// the new spool, not resume after the old spool's highest sequence, and
+// store it apart from the old spool's records; the pull after that
+// resumes within the new spool.
+func TestPullAfterSpoolStartsOver(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tn := newTailnet(t, ctx)
+	boxLC, _ := tn.box.LocalClient()
+	handler := func(sp *spool.Spool) http.Handler {
+		return pull.NewHandler(pull.Options{Spool: sp, WhoIs: boxLC, Hostname: "box",
+			Operators: config.Operators{Tags: []string{"tag:surveyops"}}})
+	}
+	old := tn.sp
+	stop := serve(t, tn.box, ":80", handler(old))
+	wantOld := appendCycles(t, old, 0, 20)
+	st, err := collector.Open(filepath.Join(t.TempDir(), "pulled.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := tn.collector.HTTPClient()
+	res, err := collector.Pull(ctx, c, "http://box", "box", st)
+	if err != nil || res.Spool != old.ID() || res.HighSeq != wantOld || res.Cycles != 20 {
+		t.Fatalf("first pull: %+v, %v", res, err)
+	}
+
+	// The spool starts over, with more records than the old one had: a
+	// pull resuming after the old spool's highest sequence would skip the
+	// new spool's first wantOld records.
+	stop()
+	sp := openSpool(t, filepath.Join(t.TempDir(), "spool.db"))
+	serve(t, tn.box, ":80", handler(sp))
+	wantNew := appendCycles(t, sp, 33, 30)
+	res, err = collector.Pull(ctx, c, "http://box", "box", st)
+	if err != nil || !res.Complete || res.Spool != sp.ID() || res.PrevSpool != old.ID() || res.After != 0 ||
+		res.Cycles != 30 || res.Records != wantNew || res.HighSeq != wantNew || res.Duplicates != 0 {
+		t.Fatalf("pull of the new spool: %+v, %v; want all %d records of spool %016x", res, err, wantNew, sp.ID())
+	}
+	checkSpoolExactlyOnce(t, st, "box", old.ID(), 0, wantOld)
+	checkSpoolExactlyOnce(t, st, "box", sp.ID(), 33, wantNew)
+
+	// Resumes within the new spool.
+	more := appendCycles(t, sp, 63, 5)
+	res, err = collector.Pull(ctx, c, "http://box", "box", st)
+	if err != nil || res.Spool != sp.ID() || res.PrevSpool != sp.ID() || res.After != wantNew || res.Cycles != 5 || res.Records != more {
+		t.Fatalf("pull of 5 new cycles: %+v, %v", res, err)
+	}
+	checkSpoolExactlyOnce(t, st, "box", sp.ID(), 33, wantNew+more)
+	bs, _ := st.Box("box")
+	if bs.Records != wantOld+wantNew+more || len(bs.Spools) != 2 || bs.Duplicates != 0 {
+		t.Fatalf("box stats %+v", bs)
+	}
+
+	// The export tells the spools apart: every (spool, seq) once.
+	var jl bytes.Buffer
+	n, err := collector.Export(st, &jl, collector.ExportOptions{Format: "jsonl"})
+	if err != nil || uint64(n) != bs.Records {
+		t.Fatalf("export: %d records, %v", n, err)
+	}
+	seen := map[string]bool{}
+	for dec := json.NewDecoder(&jl); dec.More(); {
+		var r collector.ExportRecord
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		k := r.Spool.String() + "/" + jsonNum(r.Seq)
+		if seen[k] || (uint64(r.Spool) != old.ID() && uint64(r.Spool) != sp.ID()) {
+			t.Fatalf("export record %s (twice: %v)", k, seen[k])
+		}
+		seen[k] = true
+	}
+}

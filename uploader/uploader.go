@@ -7,7 +7,9 @@
 // exponentially with jitter between BackoffMin and BackoffMax; an idle
 // loop waits for the spool's next append. After a restart it resumes from
 // the spool's LastAck; anything delivered but not yet acknowledged is sent
-// again and the collector's deduplication skips it.
+// again and the collector's deduplication skips it. Every upload carries
+// the spool's ID, so a box whose spool starts over (numbering from 1
+// again) has its new records stored apart from the old ones.
 //
 // NewNode builds the box's tsnet node from the config; the pull API that
 // serves on it is package uploader/pull.
@@ -197,7 +199,7 @@ func (t tooLarge) Error() string {
 // push sends one upload and returns the sequence the collector
 // acknowledged.
 func (p *Pusher) push(ctx context.Context, entries []spool.Entry) (uint64, error) {
-	body := wire.Append(make([]byte, 0, wire.Size(entries)), entries)
+	body := wire.Append(make([]byte, 0, wire.Size(entries)), p.opt.Spool.ID(), entries)
 	now := time.Now()
 	p.mu.Lock()
 	p.st.LastAttempt = now

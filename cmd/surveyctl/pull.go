@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/surveybox/surveybox/collector"
+	"github.com/surveybox/surveybox/spool"
 )
 
 func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
@@ -54,6 +55,10 @@ func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	defer st.Close()
 	defer node.Close()
 	res, err := collector.Pull(ctx, node.HTTPClient(), base, name, st)
+	if res.Spool != 0 && res.PrevSpool != 0 && res.Spool != res.PrevSpool {
+		fmt.Fprintf(stderr, "pull %s: the box's spool started over (ID %v, was %v: card re-flashed or spool lost); fetching it from its start\n",
+			name, spool.ID(res.Spool), spool.ID(res.PrevSpool))
+	}
 	switch {
 	case err != nil && res.Records == 0:
 		return err
@@ -63,7 +68,7 @@ func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			name, res.Cycles, res.Records, res.After)
 		return err
 	}
-	fmt.Fprintf(stderr, "pull %s: %d cycles, %d records stored after sequence %d; now at %d (box's next: %d)\n",
-		name, res.Cycles, res.Records, res.After, res.HighSeq, res.NextSeq)
+	fmt.Fprintf(stderr, "pull %s: %d cycles, %d records stored after sequence %d; now at %d (box's next: %d; spool %v)\n",
+		name, res.Cycles, res.Records, res.After, res.HighSeq, res.NextSeq, spool.ID(res.Spool))
 	return nil
 }

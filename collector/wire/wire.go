@@ -4,10 +4,11 @@
 // DEFLATE-compressed batch, see spool.Encode), so that the box sends
 // without re-encoding and the collector stores without re-encoding.
 //
-// Version 1, all integers unsigned varints:
+// Version 2, all integers but the spool ID unsigned varints:
 //
 //	4 bytes  magic "SBUP"
-//	byte     version (1)
+//	byte     version (2)
+//	8 bytes  spool ID, big-endian, non-zero (spool.Spool.ID)
 //	uvarint  number of entries, 1..MaxEntries
 //	per entry:
 //	  uvarint  FirstSeq (>= 1)
@@ -17,7 +18,11 @@
 //
 // Entries are in sequence order and contiguous (each starts right after
 // the one before), as a spool read returns them. The box's identity is not
-// in the body: the collector takes it from the tailnet (WhoIs).
+// in the body: the collector takes it from the tailnet (WhoIs). Sequence
+// numbers are unique only within one spool (a box whose spool starts over
+// numbers from 1 again under a new spool ID), so the collector keys what
+// it stores by (box, spool ID, sequence). Version 1, without the spool ID,
+// is refused: a box and its collector ship together.
 //
 // The collector answers 200 with an Ack (JSON): AckedSeq is the highest
 // sequence number up to which everything in the upload is stored (now or
@@ -37,8 +42,8 @@ import (
 // ContentType of an upload body.
 const ContentType = "application/x-surveybox-upload"
 
-// Version is the framing version this package writes.
-const Version = 1
+// Version is the framing version this package writes and reads.
+const Version = 2
 
 // MaxEntries bounds the entries of one upload.
 const MaxEntries = 1 << 16
@@ -70,17 +75,19 @@ type Ack struct {
 
 // Size returns the encoded size of entries.
 func Size(entries []spool.Entry) int {
-	n := len(magic) + 1 + binary.MaxVarintLen64
+	n := len(magic) + 1 + 8 + binary.MaxVarintLen64
 	for _, e := range entries {
 		n += 3*binary.MaxVarintLen64 + len(e.Data)
 	}
 	return n
 }
 
-// Append appends the upload of the spool entries to buf.
-func Append(buf []byte, entries []spool.Entry) []byte {
+// Append appends the upload of the entries of the spool with ID spoolID
+// to buf.
+func Append(buf []byte, spoolID uint64, entries []spool.Entry) []byte {
 	buf = append(buf, magic...)
 	buf = append(buf, Version)
+	buf = binary.BigEndian.AppendUint64(buf, spoolID)
 	buf = binary.AppendUvarint(buf, uint64(len(entries)))
 	for _, e := range entries {
 		buf = binary.AppendUvarint(buf, e.FirstSeq)
@@ -91,19 +98,39 @@ func Append(buf []byte, entries []spool.Entry) []byte {
 	return buf
 }
 
-// Decode parses and validates an upload: the framing, the order and
-// contiguity of the entries, and that every entry's Data decodes as a
-// spool batch whose record count matches its sequence range. The entries'
-// Data alias body. Errors wrap ErrMalformed.
-func Decode(body []byte) ([]Entry, error) {
+// Decode parses and validates an upload: the framing, the spool ID, the
+// order and contiguity of the entries, and that every entry's Data decodes
+// as a spool batch whose record count matches its sequence range. It
+// returns the spool ID and the entries, whose Data alias body. Errors wrap
+// ErrMalformed.
+func Decode(body []byte) (spoolID uint64, entries []Entry, err error) {
+	entries, spoolID, err = decode(body)
+	if err != nil {
+		return 0, nil, err
+	}
+	return spoolID, entries, nil
+}
+
+func decode(body []byte) ([]Entry, uint64, error) {
 	d := body
 	if len(d) < len(magic)+1 || !bytes.Equal(d[:len(magic)], magic) {
-		return nil, fmt.Errorf("%w: not a surveybox upload (bad magic)", ErrMalformed)
+		return nil, 0, fmt.Errorf("%w: not a surveybox upload (bad magic)", ErrMalformed)
 	}
-	if v := d[len(magic)]; v != Version {
-		return nil, fmt.Errorf("%w: unknown version %d (this collector knows %d)", ErrMalformed, v, Version)
+	switch v := d[len(magic)]; {
+	case v == 1:
+		return nil, 0, fmt.Errorf("%w: version 1 upload without a spool ID, from older box software; update the box (this collector needs version %d)", ErrMalformed, Version)
+	case v != Version:
+		return nil, 0, fmt.Errorf("%w: unknown version %d (this collector knows %d)", ErrMalformed, v, Version)
 	}
 	d = d[len(magic)+1:]
+	if len(d) < 8 {
+		return nil, 0, fmt.Errorf("%w: no spool ID", ErrMalformed)
+	}
+	spoolID := binary.BigEndian.Uint64(d)
+	if spoolID == 0 {
+		return nil, 0, fmt.Errorf("%w: spool ID 0", ErrMalformed)
+	}
+	d = d[8:]
 	uv := func(what string) (uint64, error) {
 		v, n := binary.Uvarint(d)
 		if n <= 0 {
@@ -114,49 +141,49 @@ func Decode(body []byte) ([]Entry, error) {
 	}
 	n, err := uv("entry count")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if n == 0 || n > MaxEntries {
-		return nil, fmt.Errorf("%w: %d entries (want 1..%d)", ErrMalformed, n, MaxEntries)
+		return nil, 0, fmt.Errorf("%w: %d entries (want 1..%d)", ErrMalformed, n, MaxEntries)
 	}
 	out := make([]Entry, 0, min(n, uint64(len(d)/4+1)))
 	for i := range n {
 		first, err := uv("first sequence")
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		span, err := uv("sequence span")
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		size, err := uv("data length")
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if first == 0 || first+span < first {
-			return nil, fmt.Errorf("%w: entry %d: bad sequence range %d+%d", ErrMalformed, i, first, span)
+			return nil, 0, fmt.Errorf("%w: entry %d: bad sequence range %d+%d", ErrMalformed, i, first, span)
 		}
 		if size > uint64(len(d)) {
-			return nil, fmt.Errorf("%w: entry %d: data of %d bytes, %d left", ErrMalformed, i, size, len(d))
+			return nil, 0, fmt.Errorf("%w: entry %d: data of %d bytes, %d left", ErrMalformed, i, size, len(d))
 		}
 		e := Entry{FirstSeq: first, LastSeq: first + span, Data: d[:size:size]}
 		d = d[size:]
 		if len(out) > 0 && e.FirstSeq != out[len(out)-1].LastSeq+1 {
-			return nil, fmt.Errorf("%w: entry %d starts at %d, not right after %d", ErrMalformed, i, e.FirstSeq, out[len(out)-1].LastSeq)
+			return nil, 0, fmt.Errorf("%w: entry %d starts at %d, not right after %d", ErrMalformed, i, e.FirstSeq, out[len(out)-1].LastSeq)
 		}
 		b, err := spool.Decode(e.Data)
 		if err != nil {
-			return nil, fmt.Errorf("%w: entry %d-%d: %v", ErrMalformed, e.FirstSeq, e.LastSeq, err)
+			return nil, 0, fmt.Errorf("%w: entry %d-%d: %v", ErrMalformed, e.FirstSeq, e.LastSeq, err)
 		}
 		if want := uint64(max(b.Records(), 1)); want != span+1 {
-			return nil, fmt.Errorf("%w: entry %d-%d holds %d records", ErrMalformed, e.FirstSeq, e.LastSeq, want)
+			return nil, 0, fmt.Errorf("%w: entry %d-%d holds %d records", ErrMalformed, e.FirstSeq, e.LastSeq, want)
 		}
 		out = append(out, e)
 	}
 	if len(d) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(d))
+		return nil, 0, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(d))
 	}
-	return out, nil
+	return out, spoolID, nil
 }
 
 // ReadBody reads at most limit bytes of r; a longer body gives

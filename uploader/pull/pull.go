@@ -4,7 +4,7 @@
 // allowed in the config (users by login name, machines by tag); everyone
 // else gets 403.
 //
-//	GET /v1/observations?after=SEQ  NDJSON stream of Line, resumable
+//	GET /v1/observations?after=SEQ[&spool=ID]  NDJSON stream of Line, resumable
 //	GET /v1/status                  JSON Status
 //	GET /metrics                    Prometheus text format
 package pull
@@ -35,8 +35,16 @@ import (
 // last sequence number sent (or the request's after) and NextSeq the
 // box's next; a stream without "end" was cut and is resumed with
 // after=the last complete cycle's LastSeq.
+//
+// Sequence numbers count within one spool: a box whose spool starts over
+// numbers from 1 again under a new spool ID. The cycle and end lines carry
+// the spool's ID (Spool), and so does the response header
+// X-Surveybox-Spool. A client that resumes passes the ID its after refers
+// to as spool=ID; when the box's spool is another one, after means nothing
+// for it and the box streams its spool from the start.
 type Line struct {
 	Kind    string                `json:"kind"`
+	Spool   spool.ID              `json:"spool,omitempty"`
 	Seq     uint64                `json:"seq"`
 	LastSeq uint64                `json:"last_seq,omitempty"`
 	NextSeq uint64                `json:"next_seq,omitempty"`
@@ -179,12 +187,25 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 		}
 		after = v
 	}
+	if s := r.URL.Query().Get("spool"); s != "" {
+		id, err := spool.ParseID(s)
+		if err != nil {
+			http.Error(w, "spool: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if uint64(id) != h.opt.Spool.ID() {
+			// after counts in another spool (this box's spool started
+			// over): all of this one is new to the caller.
+			after = 0
+		}
+	}
 	st, err := h.opt.Spool.Stats()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set(SpoolHeader, st.ID.String())
 	w.Header().Set("X-Surveybox-Oldest-Seq", strconv.FormatUint(st.OldestSeq, 10))
 	rc := http.NewResponseController(w)
 	n, err := Stream(r.Context(), w, h.opt.Spool, after, func() { rc.Flush() })
@@ -194,10 +215,14 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// SpoolHeader is the response header of GET /v1/observations that holds
+// the spool's ID.
+const SpoolHeader = "X-Surveybox-Spool"
+
 // Stream writes the observations after sequence after as NDJSON lines
-// (see Line), flushing after each cycle, and ends with a KindEnd line. On an
-// error it stops without the end line, so a reader knows the stream was
-// cut. Entries appended after the stream began are left for the next
+// (see Line; cycle and end lines carry the spool's ID), flushing after
+// each cycle, and ends with a KindEnd line. On an error it stops without
+// the end line, so a reader knows the stream was cut. Entries appended after the stream began are left for the next
 // call. It returns the number of records written. The pull API and the
 // operator's SSH export both use it.
 func Stream(ctx context.Context, w io.Writer, sp *spool.Spool, after uint64, flush func()) (uint64, error) {
@@ -218,7 +243,9 @@ func Stream(ctx context.Context, w io.Writer, sp *spool.Spool, after uint64, flu
 		if err != nil {
 			return n, fmt.Errorf("decoding spool entry %d: %w", e.FirstSeq, err)
 		}
-		for _, l := range Lines(e, &b, after) {
+		lines := Lines(e, &b, after)
+		lines[0].Spool = st.ID
+		for _, l := range lines {
 			if err := enc.Encode(l); err != nil {
 				return n, err
 			}
@@ -229,7 +256,7 @@ func Stream(ctx context.Context, w io.Writer, sp *spool.Spool, after uint64, flu
 			flush()
 		}
 	}
-	return n, enc.Encode(Line{Kind: KindEnd, Seq: last, NextSeq: st.NextSeq})
+	return n, enc.Encode(Line{Kind: KindEnd, Spool: st.ID, Seq: last, NextSeq: st.NextSeq})
 }
 
 func (h *handler) statusNow() (Status, error) { return StatusOf(h.opt, h.started) }

@@ -97,6 +97,10 @@ func TestApplianceBoot(t *testing.T) {
 			"surveybox: perm: /perm ext4 rw\n", // the key was written there
 		)
 		checkFingerprint(t, out)
+		// The image builder stamps the source version (git describe).
+		if want, err := exec.Command("git", "describe", "--always", "--dirty", "--tags").Output(); err == nil {
+			mustContain(t, out, "surveybox: version: "+strings.TrimSpace(string(want))+" ")
+		}
 		firstFP = b.fingerprint
 		checkNoCrashLoop(t, out)
 		checkListeners(t, out)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -187,8 +188,14 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	pkgDirs := map[string]string{}
+	ownPkg := map[string]bool{} // packages of the module being built (the appliance)
 	for _, p := range listed {
 		pkgDirs[p.ImportPath] = p.Dir
+		ownPkg[p.ImportPath] = p.Module != nil && p.Module.Dir == g.dir
+	}
+	version := sourceVersion(ctx, g.dir)
+	if version != "" {
+		logf("stamping the version %s into this module's programs", version)
 	}
 
 	work, err := os.MkdirTemp("", "surveyctl-image-")
@@ -208,11 +215,17 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 			return fmt.Errorf("packages %q and %q would both be installed as %s (set PackageConfig.Basename)", other, pkg, dest)
 		}
 		installed[dest] = pkg
+		flags := pc.GoBuildFlags
+		if ownPkg[pkg] && version != "" && !slices.ContainsFunc(flags, func(f string) bool { return strings.HasPrefix(f, "-ldflags") }) {
+			// The banner shows it (main.version); VCS stamping is not
+			// reliable (-buildvcs=false, builds from a tarball).
+			flags = append(slices.Clip(flags), "-ldflags=-X main.version="+version)
+		}
 		jobs = append(jobs, buildJob{
 			pkg:   pkg,
 			out:   filepath.Join(bin, filepath.FromSlash(dest)),
 			env:   append(append(append([]string{}, env...), pc.GoBuildEnvironment...), env...),
-			flags: pc.GoBuildFlags,
+			flags: flags,
 			tags:  pc.GoBuildTags,
 		})
 		wait := pc.WaitForClock

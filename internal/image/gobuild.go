@@ -111,6 +111,21 @@ func firstLine(s string) string {
 
 var buildTags = []string{"gokrazy", "netgo", "osusergo"}
 
+// sourceVersion describes the source tree in dir for the banner, e.g.
+// "v0.1.0-3-gabc1234-dirty" or "abc1234", or "" when dir is not a git
+// checkout or git is missing.
+func sourceVersion(ctx context.Context, dir string) string {
+	out, err := exec.CommandContext(ctx, "git", "-C", dir, "describe", "--always", "--dirty", "--tags").Output()
+	if err != nil {
+		return ""
+	}
+	v := strings.TrimSpace(string(out))
+	if strings.ContainsAny(v, " \t'\"") { // never let it break the -ldflags word
+		return ""
+	}
+	return v
+}
+
 // crossEnv is the environment for cross-compiling gokrazy programs.
 func crossEnv(goarch string) []string {
 	return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + goarch}

@@ -167,14 +167,11 @@ func (e *bootEnv) run(ctx context.Context, log *slog.Logger) error {
 	// The spool keeps every observation on /perm, in safe mode too (with
 	// the default location): nothing is lost while the config is fixed.
 	if e.openSpool != nil {
-		def := config.Default()
-		spoolCfg, withSurvey := def.Spool, def.Scan.Survey
-		if cfgErr == nil {
-			spoolCfg = cfg.Spool
-			if cfg.Scan != nil {
-				withSurvey = cfg.Scan.Survey
-			}
+		c := config.Default()
+		if cfgErr == nil && cfg.Config != nil {
+			c = *cfg.Config
 		}
+		spoolCfg, withSurvey := c.Spool, c.Scan.Survey
 		sp, err := e.openSpool(spoolCfg)
 		if err != nil {
 			con.Printf("ERROR: %v — observations are not kept", err)

@@ -14,7 +14,6 @@ type configInfo struct {
 	Source            string // the file it came from; "" = built-in defaults
 	TailnetConfigured bool   // an auth key is configured (tailnet wanted)
 	Scan              *config.Scan
-	Spool             config.Spool
 	Config            *config.Config // the whole config, for the tailnet services
 }
 
@@ -44,7 +43,6 @@ func loadConfig() (configInfo, error) {
 		Source:            c.Source,
 		TailnetConfigured: c.Tailnet.AuthKey.Reveal() != "" || hasTailnetState(c.Tailnet.StateDir),
 		Scan:              &c.Scan,
-		Spool:             c.Spool,
 		Config:            c,
 	}, nil
 }

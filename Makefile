@@ -13,7 +13,7 @@ FUZZTIME ?= 10s
 all: test
 
 # Host tools (qemu, cpio, dosfstools, squashfs-tools, e2fsprogs, mtools,
-# openssh-client) and the cached test VM assets.
+# openssh-client, iproute2, dnsmasq-base) and the cached test VM assets.
 testbed-assets:
 	@internal/testbed/fetch-assets.sh >/dev/null
 	@echo "testbed assets: $(SURVEYBOX_CACHE)"

@@ -231,18 +231,28 @@ func boot(ctx context.Context, t testing.TB, res *image.Result, snapshot bool) *
 		"-nic", "user,model=virtio-net-pci,restrict=on",
 	}
 	bctx, cancel := context.WithTimeout(ctx, bootTimeout+noRestartWindow+30*time.Second)
+	return startVM(bctx, cancel, t, qargs, 60)
+}
+
+// startVM runs qemu with qargs until ctx ends (cancel stops it), teeing
+// the serial console into the vm and a log file; on a failed test it
+// shows the console's last tailLines lines.
+func startVM(ctx context.Context, cancel context.CancelFunc, t testing.TB, qargs []string, tailLines int) *vm {
+	t.Helper()
 	v := &vm{t: t, cancel: cancel, done: make(chan struct{})}
 	v.logPath = filepath.Join(t.TempDir(), "console.txt")
 	logf, err := os.Create(v.logPath)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	v.cmd = exec.CommandContext(bctx, "qemu-system-x86_64", qargs...)
+	v.cmd = exec.CommandContext(ctx, "qemu-system-x86_64", qargs...)
 	v.cmd.Stdout = io.MultiWriter(v, logf)
 	v.cmd.Stderr = v.cmd.Stdout
 	v.cmd.WaitDelay = 5 * time.Second
 	v.started = time.Now()
 	if err := v.cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	go func() {
@@ -253,7 +263,7 @@ func boot(ctx context.Context, t testing.TB, res *image.Result, snapshot bool) *
 	t.Cleanup(func() {
 		v.stop()
 		if t.Failed() {
-			t.Logf("serial console (%s), last 60 lines:\n%s", v.logPath, tail(v.console(), 60))
+			t.Logf("serial console (%s), last %d lines:\n%s", v.logPath, tailLines, tail(v.console(), tailLines))
 		}
 	})
 	return v

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -72,13 +73,19 @@ var Tags = []string{"tag:surveybox", "tag:surveyops", "tag:other"}
 
 // StartControl starts DERP+STUN and testcontrol on 127.0.0.1. Nodes get
 // the tags they advertise (TagOwners is set for Tags).
-func StartControl(t testing.TB) *Control {
+func StartControl(t testing.TB) *Control { return StartControlAt(t, "127.0.0.1") }
+
+// StartControlAt is StartControl with DERP and testcontrol listening on
+// ip (e.g. the address of a test bridge, so a VM on it can join the test
+// tailnet). STUN listens on all addresses (upstream's stuntest), so ip
+// reaches it too. MagicDNS is on.
+func StartControlAt(t testing.TB, ip string) *Control {
 	t.Helper()
 	derpLogf, ctrlLogf := logger.Discard, logger.Discard
 	if Verbose {
 		derpLogf, ctrlLogf = SafeLogf(t), SafeLogf(t)
 	}
-	derpMap := integration.RunDERPAndSTUN(t, derpLogf, "127.0.0.1")
+	derpMap := integration.RunDERPAndSTUN(t, derpLogf, ip)
 	owners := map[string][]string{}
 	for _, tag := range Tags {
 		owners[tag] = nil
@@ -90,7 +97,13 @@ func StartControl(t testing.TB) *Control {
 		TagOwners:      owners,
 		Logf:           ctrlLogf,
 	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatalf("testcontrol listener on %s: %v", ip, err)
+	}
 	control.HTTPTestServer = httptest.NewUnstartedServer(control)
+	control.HTTPTestServer.Listener.Close()
+	control.HTTPTestServer.Listener = ln
 	control.HTTPTestServer.Start()
 	t.Cleanup(control.HTTPTestServer.Close)
 	return &Control{URL: control.HTTPTestServer.URL, Server: control}

@@ -36,6 +36,10 @@ command -v unsquashfs >/dev/null 2>&1 || need_install+=(squashfs-tools)
 command -v e2fsck >/dev/null 2>&1 || need_install+=(e2fsprogs)
 command -v mtype >/dev/null 2>&1 || need_install+=(mtools)
 command -v ssh-keygen >/dev/null 2>&1 || need_install+=(openssh-client)
+# The remote-update boot test (internal/boottest/update_test.go): bridge,
+# tap and DHCP on the test bridge.
+command -v ip >/dev/null 2>&1 || need_install+=(iproute2)
+command -v dnsmasq >/dev/null 2>&1 || need_install+=(dnsmasq-base)
 if [ ${#need_install[@]} -gt 0 ]; then
 	log "installing ${need_install[*]}"
 	install() {

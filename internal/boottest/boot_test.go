@@ -223,7 +223,7 @@ func boot(ctx context.Context, t testing.TB, res *image.Result, snapshot bool) *
 		drive += ",snapshot=on"
 	}
 	qargs := []string{
-		"-accel", "tcg", "-m", "1024", "-smp", "2", "-no-reboot",
+		"-accel", "tcg,thread=single", "-m", "1024", "-smp", "2", "-no-reboot",
 		"-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-kernel", filepath.Join(res.KernelDir, "vmlinuz"),
 		"-append", strings.Join(args, " "),

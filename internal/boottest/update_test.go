@@ -350,7 +350,7 @@ func bootTap(ctx context.Context, t *testing.T, res *image.Result, br *bridge) *
 		}
 	}
 	qargs := []string{
-		"-accel", "tcg", "-m", "1024", "-smp", "2",
+		"-accel", "tcg,thread=single", "-m", "1024", "-smp", "2",
 		"-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-kernel", filepath.Join(res.KernelDir, "vmlinuz"),
 		"-append", strings.Join(args, " "),

@@ -64,11 +64,11 @@ func TestApplianceBoot(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		good, goodErr = buildImage(ctx, t, filepath.Join(dir, "good.img"), "")
+		good, goodErr = buildImage(ctx, filepath.Join(dir, "good.img"), hostname, "", "")
 	}()
 	go func() {
 		defer wg.Done()
-		bad, badErr = buildImage(ctx, t, filepath.Join(dir, "broken.img"), broken)
+		bad, badErr = buildImage(ctx, filepath.Join(dir, "broken.img"), hostname, broken, "")
 	}()
 	wg.Wait()
 	if goodErr != nil || badErr != nil {
@@ -154,7 +154,9 @@ func TestApplianceBoot(t *testing.T) {
 	})
 }
 
-func buildImage(ctx context.Context, t testing.TB, out, applianceConfig string) (*image.Result, error) {
+// buildImage builds the amd64 image from the repository's gokr-packer.json
+// with the per-box overrides ("" leaves one out).
+func buildImage(ctx context.Context, out, host, applianceConfig, authKeyFile string) (*image.Result, error) {
 	cfg, err := filepath.Abs("../../gokr-packer.json")
 	if err != nil {
 		return nil, err
@@ -163,8 +165,9 @@ func buildImage(ctx context.Context, t testing.TB, out, applianceConfig string) 
 	res, err := image.Build(ctx, image.Options{
 		ConfigPath:      cfg,
 		Output:          out,
-		Hostname:        hostname,
+		Hostname:        host,
 		ApplianceConfig: applianceConfig,
+		AuthKeyFile:     authKeyFile,
 		Size:            image.MinSize + 200<<20,
 		Arch:            "amd64",
 		Log:             &log,
@@ -406,7 +409,7 @@ func tail(s string, n int) string {
 func BenchmarkBootToBanner(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	res, err := buildImage(ctx, b, filepath.Join(b.TempDir(), "bench.img"), "")
+	res, err := buildImage(ctx, filepath.Join(b.TempDir(), "bench.img"), hostname, "", "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -88,11 +88,11 @@ func TestRemoteUpdate(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		resA, errA = buildUpdateImage(ctx, filepath.Join(dir, "a.img"), updateHostA, cfgPath, keyPath)
+		resA, errA = buildImage(ctx, filepath.Join(dir, "a.img"), updateHostA, cfgPath, keyPath)
 	}()
 	go func() {
 		defer wg.Done()
-		resB, errB = buildUpdateImage(ctx, filepath.Join(dir, "b.img"), updateHostB, cfgPath, keyPath)
+		resB, errB = buildImage(ctx, filepath.Join(dir, "b.img"), updateHostB, cfgPath, keyPath)
 	}()
 	wg.Wait()
 	if errA != nil || errB != nil {
@@ -218,28 +218,6 @@ func TestRemoteUpdate(t *testing.T) {
 	waitStatus(ctx, t, opc)
 	t.Logf("operator: GET http://box/v1/status 200 after the update; whole test %.1fs", time.Since(start).Seconds())
 	checkNoCrashLoopAfter(t, after)
-}
-
-func buildUpdateImage(ctx context.Context, out, host, cfgPath, keyPath string) (*image.Result, error) {
-	cfg, err := filepath.Abs("../../gokr-packer.json")
-	if err != nil {
-		return nil, err
-	}
-	var log strings.Builder
-	res, err := image.Build(ctx, image.Options{
-		ConfigPath:      cfg,
-		Output:          out,
-		Hostname:        host,
-		ApplianceConfig: cfgPath,
-		AuthKeyFile:     keyPath,
-		Size:            image.MinSize + 200<<20,
-		Arch:            "amd64",
-		Log:             &log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%v\n%s", err, log.String())
-	}
-	return res, nil
 }
 
 // mbrPartition reads primary partition i (0-based) from the MBR.

@@ -58,11 +58,6 @@ func fakeModules(t *testing.T, dep, builtin string, skip ...string) string {
 	return dir
 }
 
-type finitCall struct {
-	name  string
-	flags int
-}
-
 func TestModuleLoad(t *testing.T) {
 	for _, tt := range []struct {
 		name      string

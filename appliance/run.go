@@ -16,6 +16,7 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"github.com/surveybox/surveybox/survey"
+	"github.com/surveybox/surveybox/wifi"
 	"golang.org/x/sys/unix"
 )
 
@@ -259,7 +260,7 @@ func msOrDash(v *uint64) string {
 	return strconv.FormatUint(*v, 10) + "ms"
 }
 
-func printRecord(enc *json.Encoder, w io.Writer, asJSON bool, r survey.Record) error {
+func printRecord(enc *json.Encoder, w io.Writer, asJSON bool, r wifi.Record) error {
 	if asJSON {
 		return enc.Encode(r)
 	}
@@ -314,7 +315,7 @@ func runCycles(ctx context.Context, sc *survey.Scanner, o options, req survey.Sc
 		}
 		seen := map[string]bool{}
 		for i := range s.Result.BSSes {
-			name := survey.DisplaySSID(s.Result.BSSes[i].SSID())
+			name := wifi.DisplaySSID(s.Result.BSSes[i].SSID())
 			if !seen[name] {
 				seen[name] = true
 				l.SSIDs = append(l.SSIDs, name)

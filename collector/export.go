@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/surveybox/surveybox/spool"
-	"github.com/surveybox/surveybox/survey"
+	"github.com/surveybox/surveybox/wifi"
 )
 
 // ExportOptions select what Export writes.
@@ -35,14 +35,14 @@ type ExportRecord struct {
 	// Spool is the ID of the box's spool the record came from: sequence
 	// numbers count per spool (a box whose spool starts over numbers from
 	// 1 again).
-	Spool        spool.ID              `json:"spool"`
-	Seq          uint64                `json:"seq"`
-	Kind         string                `json:"kind"`
-	CycleStarted time.Time             `json:"cycle_started"`
-	Interface    string                `json:"interface,omitempty"`
-	Source       string                `json:"source"`
-	BSS          *survey.Record        `json:"bss,omitempty"`
-	Channel      *survey.ChannelRecord `json:"channel,omitempty"`
+	Spool        spool.ID            `json:"spool"`
+	Seq          uint64              `json:"seq"`
+	Kind         string              `json:"kind"`
+	CycleStarted time.Time           `json:"cycle_started"`
+	Interface    string              `json:"interface,omitempty"`
+	Source       string              `json:"source"`
+	BSS          *wifi.Record        `json:"bss,omitempty"`
+	Channel      *wifi.ChannelRecord `json:"channel,omitempty"`
 }
 
 var bssColumns = []string{"box", "seq", "cycle_started", "bssid", "ssid", "ssid_hex", "hidden", "freq_mhz", "channel",
@@ -168,7 +168,7 @@ func opt[T any](p *T, f func(T) string) string {
 	return f(*p)
 }
 
-func bssRow(box string, seq uint64, started time.Time, r *survey.Record) []string {
+func bssRow(box string, seq uint64, started time.Time, r *wifi.Record) []string {
 	return []string{box, u(seq), started.Format(time.RFC3339Nano), r.BSSID, r.SSID, r.SSIDHex, bl(r.Hidden),
 		i(r.FreqMHz), i(r.Channel), r.Band, i(r.WidthMHz), i(r.CenterMHz),
 		opt(r.SignalDBm, func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }),
@@ -179,7 +179,7 @@ func bssRow(box string, seq uint64, started time.Time, r *survey.Record) []strin
 		bl(r.RRM), bl(r.BTM), bl(r.FT), r.WPSName, u(uint64(r.SeenMsAgo))}
 }
 
-func channelRow(box string, seq uint64, started time.Time, c *survey.ChannelRecord) []string {
+func channelRow(box string, seq uint64, started time.Time, c *wifi.ChannelRecord) []string {
 	return []string{box, u(seq), started.Format(time.RFC3339Nano), i(c.Frequency), i(c.Channel), c.Band,
 		opt(c.NoiseDBm, i), opt(c.Active, u), opt(c.Busy, u), opt(c.ExtBusy, u), opt(c.RX, u), opt(c.TX, u), bl(c.InUse)}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/surveybox/surveybox/collector/wire"
 	"github.com/surveybox/surveybox/internal/boltkv"
 	"github.com/surveybox/surveybox/spool"
-	"github.com/surveybox/surveybox/survey"
+	"github.com/surveybox/surveybox/wifi"
 )
 
 func openStore(t *testing.T) *Store {
@@ -34,7 +34,7 @@ func entry(t *testing.T, first uint64, n int, tag string) wire.Entry {
 	t.Helper()
 	b := spool.Batch{Started: time.Date(2026, 11, 1, 0, 0, int(first), 0, time.UTC), Interface: "wlan0"}
 	for range n {
-		b.BSS = append(b.BSS, survey.Record{BSSID: "02:00:00:00:00:01", SSID: tag, FreqMHz: 2412})
+		b.BSS = append(b.BSS, wifi.Record{BSSID: "02:00:00:00:00:01", SSID: tag, FreqMHz: 2412})
 	}
 	data, err := spool.Encode(&b)
 	if err != nil {

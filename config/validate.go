@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/surveybox/surveybox/survey"
+	"github.com/surveybox/surveybox/wifi"
 )
 
 var (
@@ -46,7 +46,7 @@ func (c *Config) Validate() error {
 	seen := make(map[int]bool)
 	for i, f := range s.Frequencies {
 		field := fmt.Sprintf("scan.frequencies[%d]", i)
-		v.check(field, survey.FrequencyChannel(f) != 0, "must be the centre frequency of a WiFi channel in MHz, got %d", f)
+		v.check(field, wifi.FrequencyChannel(f) != 0, "must be the centre frequency of a WiFi channel in MHz, got %d", f)
 		v.check(field, !seen[f], "%d MHz is listed twice", f)
 		seen[f] = true
 	}

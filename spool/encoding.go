@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/surveybox/surveybox/survey"
+	"github.com/surveybox/surveybox/wifi"
 )
 
 // Batch is what one scan cycle produced: its BSS observations, its channel
@@ -33,8 +33,8 @@ type Batch struct {
 	// could not be decoded.
 	Problems []string
 
-	BSS      []survey.Record
-	Channels []survey.ChannelRecord
+	BSS      []wifi.Record
+	Channels []wifi.ChannelRecord
 }
 
 // Records returns how many records the batch holds: BSS observations plus
@@ -79,7 +79,7 @@ var ErrCorrupt = errors.New("corrupt stored batch")
 // survey rows. Integers are varints; byte strings are length-prefixed;
 // text is interned in a per-batch string table (first use spells it out,
 // later uses are an index); hex fields (SSID, IEs) and MAC addresses are
-// stored as bytes when they are in the canonical form survey.Record uses
+// stored as bytes when they are in the canonical form wifi.Record uses
 // and as text otherwise, and channel/band/SSID display forms are left out
 // when they are what the survey package derives from frequency and SSID
 // bytes. Decode(Encode(b)) equals b, including nil against empty slices.
@@ -220,13 +220,13 @@ func Decode(data []byte) (Batch, error) {
 	b.Triggered, b.Aborted, b.EventsLost = flags&1 != 0, flags&2 != 0, flags&4 != 0
 	b.Problems = d.strs()
 	if h.nBSS > 0 {
-		b.BSS = make([]survey.Record, h.nBSS)
+		b.BSS = make([]wifi.Record, h.nBSS)
 		for i := range b.BSS {
 			d.bss(&b.BSS[i])
 		}
 	}
 	if h.nChan > 0 {
-		b.Channels = make([]survey.ChannelRecord, h.nChan)
+		b.Channels = make([]wifi.ChannelRecord, h.nChan)
 		for i := range b.Channels {
 			d.channel(&b.Channels[i])
 		}
@@ -253,9 +253,9 @@ const (
 	bRRM
 	bBTM
 	bFT
-	bSSIDDerived    // SSID == survey.DisplaySSID(ssid bytes)
-	bChannelDerived // Channel == survey.FrequencyChannel(freq)
-	bBandDerived    // Band == survey.FrequencyBand(freq)
+	bSSIDDerived    // SSID == wifi.DisplaySSID(ssid bytes)
+	bChannelDerived // Channel == wifi.FrequencyChannel(freq)
+	bBandDerived    // Band == wifi.FrequencyBand(freq)
 )
 
 // Bits of a channel survey row's presence mask.
@@ -339,7 +339,7 @@ func (e *encoder) mac(s string) {
 	e.bytes([]byte(s))
 }
 
-func (e *encoder) bss(r *survey.Record) {
+func (e *encoder) bss(r *wifi.Record) {
 	var m uint64
 	set := func(bit uint64, ok bool) {
 		if ok {
@@ -365,9 +365,9 @@ func (e *encoder) bss(r *survey.Record) {
 	set(bBTM, r.BTM)
 	set(bFT, r.FT)
 	ssid, err := hex.DecodeString(r.SSIDHex)
-	set(bSSIDDerived, err == nil && survey.DisplaySSID(ssid) == r.SSID)
-	set(bChannelDerived, survey.FrequencyChannel(r.FreqMHz) == r.Channel)
-	set(bBandDerived, survey.FrequencyBand(r.FreqMHz) == r.Band)
+	set(bSSIDDerived, err == nil && wifi.DisplaySSID(ssid) == r.SSID)
+	set(bChannelDerived, wifi.FrequencyChannel(r.FreqMHz) == r.Channel)
+	set(bBandDerived, wifi.FrequencyBand(r.FreqMHz) == r.Band)
 	e.uvarint(m)
 
 	e.mac(r.BSSID)
@@ -419,7 +419,7 @@ func (e *encoder) bss(r *survey.Record) {
 	e.hexStr(r.IEsHex)
 }
 
-func (e *encoder) channel(c *survey.ChannelRecord) {
+func (e *encoder) channel(c *wifi.ChannelRecord) {
 	var m uint64
 	ptrs := []*uint64{c.Active, c.Busy, c.ExtBusy, c.RX, c.TX, c.Scan, c.BSSRX}
 	if c.NoiseDBm != nil {
@@ -433,10 +433,10 @@ func (e *encoder) channel(c *survey.ChannelRecord) {
 	if c.InUse {
 		m |= cInUse
 	}
-	if survey.FrequencyChannel(c.Frequency) == c.Channel {
+	if wifi.FrequencyChannel(c.Frequency) == c.Channel {
 		m |= cChannelDerived
 	}
-	if survey.FrequencyBand(c.Frequency) == c.Band {
+	if wifi.FrequencyBand(c.Frequency) == c.Band {
 		m |= cBandDerived
 	}
 	e.uvarint(m)
@@ -592,7 +592,7 @@ func (d *decoder) mac() string {
 	}
 }
 
-func (d *decoder) bss(r *survey.Record) {
+func (d *decoder) bss(r *wifi.Record) {
 	m := d.uvarint()
 	r.Hidden = m&bHidden != 0
 	r.Associated = m&bAssociated != 0
@@ -607,18 +607,18 @@ func (d *decoder) bss(r *survey.Record) {
 			d.fail("derived SSID from non-hex %q", r.SSIDHex)
 			return
 		}
-		r.SSID = survey.DisplaySSID(ssid)
+		r.SSID = wifi.DisplaySSID(ssid)
 	} else {
 		r.SSID = d.str()
 	}
 	r.FreqMHz = d.int()
 	if m&bChannelDerived != 0 {
-		r.Channel = survey.FrequencyChannel(r.FreqMHz)
+		r.Channel = wifi.FrequencyChannel(r.FreqMHz)
 	} else {
 		r.Channel = d.int()
 	}
 	if m&bBandDerived != 0 {
-		r.Band = survey.FrequencyBand(r.FreqMHz)
+		r.Band = wifi.FrequencyBand(r.FreqMHz)
 	} else {
 		r.Band = d.str()
 	}
@@ -667,16 +667,16 @@ func (d *decoder) bss(r *survey.Record) {
 	r.IEsHex = d.hexStr()
 }
 
-func (d *decoder) channel(c *survey.ChannelRecord) {
+func (d *decoder) channel(c *wifi.ChannelRecord) {
 	m := d.uvarint()
 	c.Frequency = d.int()
 	if m&cChannelDerived != 0 {
-		c.Channel = survey.FrequencyChannel(c.Frequency)
+		c.Channel = wifi.FrequencyChannel(c.Frequency)
 	} else {
 		c.Channel = d.int()
 	}
 	if m&cBandDerived != 0 {
-		c.Band = survey.FrequencyBand(c.Frequency)
+		c.Band = wifi.FrequencyBand(c.Frequency)
 	} else {
 		c.Band = d.str()
 	}

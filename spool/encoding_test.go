@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/surveybox/surveybox/survey"
+	"github.com/surveybox/surveybox/wifi"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -17,7 +17,7 @@ func ptr[T any](v T) *T { return &v }
 func TestEncodeRoundTrip(t *testing.T) {
 	captured := capturedBSS(t)
 	channels := capturedChannels(t)
-	odd := survey.Record{
+	odd := wifi.Record{
 		BSSID:         "AA:BB:CC:DD:EE:FF", // not canonical: kept as text
 		SSID:          "shown differently",
 		SSIDHex:       "ABC", // not hex
@@ -48,8 +48,8 @@ func TestEncodeRoundTrip(t *testing.T) {
 		Problems:      []string{"element 221 at offset 3: short"},
 		IEsHex:        "00",
 	}
-	negZero := survey.Record{BSSID: "02:00:00:00:00:01", SignalDBm: ptr(math.Copysign(0, -1))}
-	chanOdd := survey.ChannelRecord{
+	negZero := wifi.Record{BSSID: "02:00:00:00:00:01", SignalDBm: ptr(math.Copysign(0, -1))}
+	chanOdd := wifi.ChannelRecord{
 		Frequency: 5180, Channel: 1, Band: "5", NoiseDBm: ptr(-128),
 		Active: ptr(uint64(1 << 63)), ExtBusy: ptr(uint64(0)), Scan: ptr(uint64(7)),
 		BSSRX: ptr(uint64(8)), InUse: true, Problems: []string{"SURVEY_INFO_TIME_RX: unexpected length 4"},
@@ -68,9 +68,9 @@ func TestEncodeRoundTrip(t *testing.T) {
 		{"captured scan", Batch{Interface: "wlan0", Triggered: true, BSS: captured}},
 		{"captured survey", Batch{Channels: channels}},
 		{"thirty BSS and survey", testBatch(t, 30, true)},
-		{"odd values", Batch{BSS: []survey.Record{odd, captured[0], odd}, Channels: []survey.ChannelRecord{chanOdd, {}}}},
-		{"negative zero signal", Batch{BSS: []survey.Record{negZero}}},
-		{"zero records", Batch{BSS: []survey.Record{{}}, Channels: []survey.ChannelRecord{{}}}},
+		{"odd values", Batch{BSS: []wifi.Record{odd, captured[0], odd}, Channels: []wifi.ChannelRecord{chanOdd, {}}}},
+		{"negative zero signal", Batch{BSS: []wifi.Record{negZero}}},
+		{"zero records", Batch{BSS: []wifi.Record{{}}, Channels: []wifi.ChannelRecord{{}}}},
 	}
 	for _, tt := range tests {
 		for _, compress := range []bool{false, true} {

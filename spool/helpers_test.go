@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/surveybox/surveybox/survey"
+	"github.com/surveybox/surveybox/wifi"
 )
 
 // testdata/bss.jsonl and testdata/channels.jsonl are the survey package's
@@ -40,21 +40,21 @@ func loadJSONL[T any](tb testing.TB, path string) []T {
 	return out
 }
 
-func capturedBSS(tb testing.TB) []survey.Record {
-	return loadJSONL[survey.Record](tb, "testdata/bss.jsonl")
+func capturedBSS(tb testing.TB) []wifi.Record {
+	return loadJSONL[wifi.Record](tb, "testdata/bss.jsonl")
 }
 
-func capturedChannels(tb testing.TB) []survey.ChannelRecord {
-	return loadJSONL[survey.ChannelRecord](tb, "testdata/channels.jsonl")
+func capturedChannels(tb testing.TB) []wifi.ChannelRecord {
+	return loadJSONL[wifi.ChannelRecord](tb, "testdata/channels.jsonl")
 }
 
 // realisticBSS returns n BSS records: the 15 captured ones, then copies
 // with their own BSSID, SSID (in the fields and in the SSID element of the
 // IEs), signal and timing, as a site with several APs of the same make
 // would show.
-func realisticBSS(tb testing.TB, n int) []survey.Record {
+func realisticBSS(tb testing.TB, n int) []wifi.Record {
 	base := capturedBSS(tb)
-	out := make([]survey.Record, n)
+	out := make([]wifi.Record, n)
 	for i := range out {
 		r := base[i%len(base)]
 		if round := i / len(base); round > 0 {

@@ -1,6 +1,8 @@
 // Package survey scans for WiFi networks with nl80211 over generic netlink
-// and decodes what the kernel reports: BSS attributes, information elements
-// and the per-channel survey. It knows nothing of storage or networking.
+// and decodes what the kernel reports into the wifi package's types: BSS
+// attributes and the per-channel survey. It knows nothing of storage or
+// networking. The netlink code is Linux-only (the _linux.go files);
+// elsewhere Open reports ErrNotSupported.
 //
 // The Scanner keeps an events-only socket joined to nl80211's "scan"
 // multicast group and a separate request socket that never joins a group,

@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/surveybox/surveybox/spool"
-	"github.com/surveybox/surveybox/survey"
+	"github.com/surveybox/surveybox/wifi"
 )
 
 var (
 	fixOnce  sync.Once
-	fixBSS   []survey.Record
-	fixChans []survey.ChannelRecord
+	fixBSS   []wifi.Record
+	fixChans []wifi.ChannelRecord
 	fixErr   error
 )
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/surveybox/surveybox/internal/testbed"
 	"github.com/surveybox/surveybox/survey"
+	"github.com/surveybox/surveybox/wifi"
 )
 
 // cycleLine mirrors the appliance's per-cycle JSON summary.
@@ -98,7 +99,7 @@ kill -TERM $APP; wait $APP; echo $? > /out/appliance.rc
 	var want []string
 	for _, b := range sc.BSSes() {
 		if b.Hidden == 0 {
-			want = append(want, survey.DisplaySSID(b.SSID))
+			want = append(want, wifi.DisplaySSID(b.SSID))
 		}
 	}
 	after, during := 0, 0

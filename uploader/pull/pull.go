@@ -22,9 +22,9 @@ import (
 
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/spool"
-	"github.com/surveybox/surveybox/survey"
 	"github.com/surveybox/surveybox/uploader"
 	"github.com/surveybox/surveybox/uploader/tsauth"
+	"github.com/surveybox/surveybox/wifi"
 )
 
 // Line is one line of GET /v1/observations. Kind "cycle" opens a scan
@@ -43,14 +43,14 @@ import (
 // to as spool=ID; when the box's spool is another one, after means nothing
 // for it and the box streams its spool from the start.
 type Line struct {
-	Kind    string                `json:"kind"`
-	Spool   spool.ID              `json:"spool,omitempty"`
-	Seq     uint64                `json:"seq"`
-	LastSeq uint64                `json:"last_seq,omitempty"`
-	NextSeq uint64                `json:"next_seq,omitempty"`
-	Cycle   *Cycle                `json:"cycle,omitempty"`
-	BSS     *survey.Record        `json:"bss,omitempty"`
-	Channel *survey.ChannelRecord `json:"channel,omitempty"`
+	Kind    string              `json:"kind"`
+	Spool   spool.ID            `json:"spool,omitempty"`
+	Seq     uint64              `json:"seq"`
+	LastSeq uint64              `json:"last_seq,omitempty"`
+	NextSeq uint64              `json:"next_seq,omitempty"`
+	Cycle   *Cycle              `json:"cycle,omitempty"`
+	BSS     *wifi.Record        `json:"bss,omitempty"`
+	Channel *wifi.ChannelRecord `json:"channel,omitempty"`
 }
 
 // Cycle is a scan cycle's metadata (spool.Batch without the records).

@@ -1,4 +1,4 @@
-package survey
+package wifi
 
 // Element IDs (IEEE 802.11-2020 table 9-92) that the decoder understands.
 const (

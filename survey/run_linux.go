@@ -5,23 +5,6 @@ import (
 	"time"
 )
 
-// Snapshot is one delivery of Run: the scan cache after a scan finished.
-type Snapshot struct {
-	Cycle int // number of the scan cycle (1-based); 0 for a follow-up dump
-	// Own is true for the scanner's own scan cycles, false for follow-up
-	// dumps after scans that somebody else triggered.
-	Own    bool
-	Result ScanResult
-	Err    error // the cycle failed; Result may be partial
-}
-
-// RunOptions configures Run.
-type RunOptions struct {
-	Request  ScanRequest
-	Interval time.Duration // pause between the end of a cycle and the next trigger
-	Cycles   int           // stop after this many own cycles; 0 runs until ctx ends
-}
-
 // Run scans in cycles until ctx ends (or opt.Cycles are done), calling fn
 // with every snapshot. Between cycles it also follows scans that others
 // trigger: their end-of-scan events mark the cache dirty, and any number of

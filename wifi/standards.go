@@ -1,4 +1,4 @@
-package survey
+package wifi
 
 // Band edges in MHz used by Standards.
 const (

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/surveybox/surveybox/wifi"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden JSON files in testdata/capture")
@@ -101,7 +103,7 @@ func TestReplayCorrupted(t *testing.T) {
 	ies := bsses[0].IEs
 	want := bsses[0].Record()
 	for cut := 2 + int(ies[1]); cut < len(ies); cut++ {
-		e := ParseElements(ies[:cut])
+		e := wifi.ParseElements(ies[:cut])
 		if !bytes.Equal(e.SSID, bsses[0].Elements.SSID) {
 			t.Fatalf("IEs cut at %d: SSID %q, want %q (the SSID element comes first)", cut, e.SSID, want.SSID)
 		}

@@ -1,4 +1,4 @@
-package survey
+package wifi
 
 // Band names as they appear in the JSON output.
 const (

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
+	"github.com/surveybox/surveybox/wifi"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,91 +39,6 @@ type Config struct {
 	// ScanTimeout bounds the wait for a triggered scan to finish (default
 	// 30s). After it the scan is aborted and the cache dumped anyway.
 	ScanTimeout time.Duration
-}
-
-// Stats counts the scanner's recoveries since it was opened.
-type Stats struct {
-	Scans          uint64 // completed Scan calls
-	Dumps          uint64 // consistent dumps delivered
-	DumpRetries    uint64 // dumps repeated for NLM_F_DUMP_INTR or a generation change
-	Redials        uint64 // request sockets closed and redialled
-	TriggerBusy    uint64 // TRIGGER_SCAN answered EBUSY (somebody else was scanning)
-	EventsLost     uint64 // ENOBUFS on the event socket, or event socket redials
-	ForeignResults uint64 // scan-done events for scans this scanner did not trigger
-}
-
-// Interface is a wireless network interface and its phy.
-type Interface struct {
-	Index   int
-	Name    string
-	Type    uint32 // NL80211_IFTYPE_*
-	MAC     []byte
-	PHY     int
-	PHYName string
-}
-
-// EventKind is the kind of an nl80211 scan event.
-type EventKind int
-
-const (
-	EventScanStarted  EventKind = iota + 1 // NL80211_CMD_TRIGGER_SCAN
-	EventScanResults                       // NL80211_CMD_NEW_SCAN_RESULTS
-	EventScanAborted                       // NL80211_CMD_SCAN_ABORTED
-	EventSchedResults                      // NL80211_CMD_SCHED_SCAN_RESULTS
-	EventLost                              // events were dropped (ENOBUFS or socket redial)
-)
-
-func (k EventKind) String() string {
-	switch k {
-	case EventScanStarted:
-		return "scan-started"
-	case EventScanResults:
-		return "scan-results"
-	case EventScanAborted:
-		return "scan-aborted"
-	case EventSchedResults:
-		return "sched-scan-results"
-	case EventLost:
-		return "events-lost"
-	}
-	return fmt.Sprintf("event(%d)", int(k))
-}
-
-// Event is a scan event for the scanner's interface. For EventLost the
-// interface is unknown and Ifindex is 0.
-type Event struct {
-	Kind    EventKind
-	Ifindex int
-}
-
-// ScanRequest describes one triggered scan.
-type ScanRequest struct {
-	// Passive sends no probe requests at all. Otherwise the scan probes
-	// with the wildcard SSID plus each of SSIDs (to find hidden networks).
-	Passive bool
-	SSIDs   [][]byte
-	// Frequencies limits the scan to these channels (MHz); nil scans all.
-	Frequencies []int
-	// Flush asks the kernel to expire cached entries older than the scan.
-	Flush bool
-}
-
-// ScanResult is what one Scan call produced.
-type ScanResult struct {
-	BSSes []BSS
-	// Triggered is true when the scanner's own trigger ran; false when it
-	// kept finding another scan in progress and used that scan's results.
-	Triggered bool
-	Aborted   bool // the scan was aborted (by the kernel or after ScanTimeout)
-	Busy      int  // EBUSY answers to TRIGGER_SCAN waited out
-	// EventsLost is true when events were dropped while waiting, so the
-	// end of the scan was assumed rather than seen.
-	EventsLost bool
-	// DecodeErrors lists BSS entries that could not be decoded; the good
-	// ones are in BSSes.
-	DecodeErrors []error
-	Started      time.Time
-	Finished     time.Time
 }
 
 // errDesync marks a request socket whose replies no longer match its
@@ -222,10 +138,6 @@ func Open(ctx context.Context, cfg Config) (*Scanner, error) {
 	go s.readEvents(ev)
 	return s, nil
 }
-
-// ErrNoRadio is returned by Open when the kernel has no nl80211 or there
-// is no wireless interface.
-var ErrNoRadio = errors.New("no radio")
 
 func pickInterface(ifaces []Interface, name string) (Interface, error) {
 	if name != "" {
@@ -724,7 +636,7 @@ func (s *Scanner) waitScanEnd(ctx context.Context, events <-chan Event, own bool
 // Dump reads the kernel's scan result cache for the interface and decodes
 // it. Entries that fail to decode are returned as errors next to the good
 // ones. Interrupted or inconsistent dumps are retried from scratch.
-func (s *Scanner) Dump(ctx context.Context) ([]BSS, []error, error) {
+func (s *Scanner) Dump(ctx context.Context) ([]wifi.BSS, []error, error) {
 	msgs, err := s.DumpRaw(ctx, unix.NL80211_CMD_GET_SCAN)
 	if err != nil {
 		return nil, nil, err
@@ -734,7 +646,7 @@ func (s *Scanner) Dump(ctx context.Context) ([]BSS, []error, error) {
 }
 
 // SurveyDump reads the channel survey of the interface.
-func (s *Scanner) SurveyDump(ctx context.Context) ([]Channel, []error, error) {
+func (s *Scanner) SurveyDump(ctx context.Context) ([]wifi.Channel, []error, error) {
 	msgs, err := s.DumpRaw(ctx, unix.NL80211_CMD_GET_SURVEY)
 	if err != nil {
 		return nil, nil, err
@@ -814,8 +726,8 @@ func consistent(msgs []netlink.Message) bool {
 // DecodeScan decodes the raw messages of a GET_SCAN dump. Each message
 // holds one BSS; a BSS that fails to decode becomes an error and does not
 // affect the others.
-func DecodeScan(msgs []netlink.Message) ([]BSS, []error) {
-	out := make([]BSS, 0, len(msgs))
+func DecodeScan(msgs []netlink.Message) ([]wifi.BSS, []error) {
+	out := make([]wifi.BSS, 0, len(msgs))
 	var errs []error
 	for i, m := range msgs {
 		if len(m.Data) < 4 {
@@ -855,8 +767,8 @@ func DecodeScan(msgs []netlink.Message) ([]BSS, []error) {
 }
 
 // DecodeSurvey decodes the raw messages of a GET_SURVEY dump.
-func DecodeSurvey(msgs []netlink.Message) ([]Channel, []error) {
-	var out []Channel
+func DecodeSurvey(msgs []netlink.Message) ([]wifi.Channel, []error) {
+	var out []wifi.Channel
 	var errs []error
 	for i, m := range msgs {
 		if len(m.Data) < 4 {

@@ -1,4 +1,4 @@
-package survey
+package wifi
 
 import (
 	"encoding/hex"

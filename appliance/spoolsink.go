@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/survey"
 )
@@ -58,9 +59,9 @@ func spoolSink(sp *spool.Spool, withSurvey bool, log *slog.Logger) snapshotSink 
 }
 
 // batchOf turns a snapshot into a spool batch.
-func batchOf(iface string, s survey.Snapshot) spool.Batch {
+func batchOf(iface string, s survey.Snapshot) batch.Batch {
 	r := s.Result
-	b := spool.Batch{
+	b := batch.Batch{
 		Started: r.Started, Finished: r.Finished, Interface: iface,
 		Triggered: r.Triggered, Aborted: r.Aborted, EventsLost: r.EventsLost,
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/wifi"
 )
 
@@ -35,7 +35,7 @@ type ExportRecord struct {
 	// Spool is the ID of the box's spool the record came from: sequence
 	// numbers count per spool (a box whose spool starts over numbers from
 	// 1 again).
-	Spool        spool.ID            `json:"spool"`
+	Spool        batch.SpoolID       `json:"spool"`
 	Seq          uint64              `json:"seq"`
 	Kind         string              `json:"kind"`
 	CycleStarted time.Time           `json:"cycle_started"`
@@ -126,8 +126,8 @@ func Export(st *Store, w io.Writer, opt ExportOptions) (int, error) {
 				}
 				r := &b.BSS[i]
 				if cw != nil {
-					cw.Write(append(bssRow(box, s, started, r), spool.ID(e.Spool).String()))
-				} else if err := enc.Encode(ExportRecord{Box: box, Spool: spool.ID(e.Spool), Seq: s, Kind: "bss", CycleStarted: started, Interface: b.Interface, Source: e.Source.String(), BSS: r}); err != nil {
+					cw.Write(append(bssRow(box, s, started, r), batch.SpoolID(e.Spool).String()))
+				} else if err := enc.Encode(ExportRecord{Box: box, Spool: batch.SpoolID(e.Spool), Seq: s, Kind: "bss", CycleStarted: started, Interface: b.Interface, Source: e.Source.String(), BSS: r}); err != nil {
 					return n, err
 				}
 				n++
@@ -140,8 +140,8 @@ func Export(st *Store, w io.Writer, opt ExportOptions) (int, error) {
 				}
 				c := &b.Channels[i]
 				if cw != nil {
-					cw.Write(append(channelRow(box, s, started, c), spool.ID(e.Spool).String()))
-				} else if err := enc.Encode(ExportRecord{Box: box, Spool: spool.ID(e.Spool), Seq: s, Kind: "channel", CycleStarted: started, Interface: b.Interface, Source: e.Source.String(), Channel: c}); err != nil {
+					cw.Write(append(channelRow(box, s, started, c), batch.SpoolID(e.Spool).String()))
+				} else if err := enc.Encode(ExportRecord{Box: box, Spool: batch.SpoolID(e.Spool), Seq: s, Kind: "channel", CycleStarted: started, Interface: b.Interface, Source: e.Source.String(), Channel: c}); err != nil {
 					return n, err
 				}
 				n++

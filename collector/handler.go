@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/surveybox/surveybox/collector/wire"
-	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 
@@ -103,7 +103,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	res, err := h.Store.Put(box, spoolID, SourceUpload, entries)
 	if errors.Is(err, ErrConflict) {
 		http.Error(w, err.Error(), http.StatusConflict)
-		h.log().Error("collector: conflicting upload", "box", box, "spool", spool.ID(spoolID), "err", err)
+		h.log().Error("collector: conflicting upload", "box", box, "spool", batch.SpoolID(spoolID), "err", err)
 		return
 	}
 	if err != nil {
@@ -111,7 +111,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		h.log().Error("collector: storing upload", "box", box, "err", err)
 		return
 	}
-	h.log().Info("collector: upload", "box", box, "spool", spool.ID(spoolID), "entries", len(entries), "stored", res.Stored,
+	h.log().Info("collector: upload", "box", box, "spool", batch.SpoolID(spoolID), "entries", len(entries), "stored", res.Stored,
 		"duplicates", res.Duplicates, "records", res.Records, "acked", res.Acked, "bytes", len(body), "missing", res.Missing)
 	writeJSON(w, wire.Ack{AckedSeq: res.Acked, Stored: res.Stored, Duplicates: res.Duplicates, Records: res.Records})
 }

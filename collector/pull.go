@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/surveybox/surveybox/collector/wire"
-	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/uploader/pull"
 )
 
@@ -66,7 +66,7 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return res, fmt.Errorf("pulling from %s: %s: %s", box, resp.Status, strings.TrimSpace(string(msg)))
 	}
-	id, err := spool.ParseID(resp.Header.Get(pull.SpoolHeader))
+	id, err := batch.ParseSpoolID(resp.Header.Get(pull.SpoolHeader))
 	if err != nil || id == 0 {
 		return res, fmt.Errorf("pulling from %s: the box does not say which spool it streams (%s %q; older box software?)", box, pull.SpoolHeader, resp.Header.Get(pull.SpoolHeader))
 	}
@@ -117,7 +117,7 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 			return nil // partial: before our resume point or cut
 		}
 		b := pull.Batch(*c, records)
-		data, err := spool.Encode(&b)
+		data, err := batch.Encode(&b)
 		if err != nil {
 			return fmt.Errorf("cycle %d-%d: %w", c.Seq, c.LastSeq, err)
 		}

@@ -33,7 +33,7 @@ import (
 
 	"github.com/surveybox/surveybox/collector/wire"
 	"github.com/surveybox/surveybox/internal/boltkv"
-	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/proto/batch"
 )
 
 // Source says how an entry reached the store.
@@ -226,7 +226,7 @@ func (s *Store) Put(box string, spoolID uint64, src Source, entries []wire.Entry
 					continue
 				}
 				if first <= e.LastSeq {
-					return fmt.Errorf("%w: %d-%d against stored %d-%d for box %s spool %v", ErrConflict, e.FirstSeq, e.LastSeq, first, last, box, spool.ID(spoolID))
+					return fmt.Errorf("%w: %d-%d against stored %d-%d for box %s spool %v", ErrConflict, e.FirstSeq, e.LastSeq, first, last, box, batch.SpoolID(spoolID))
 				}
 			}
 			if e.FirstSeq > high+1 {
@@ -259,7 +259,7 @@ func (s *Store) Put(box string, spoolID uint64, src Source, entries []wire.Entry
 		)
 	})
 	if err != nil {
-		return PutResult{}, fmt.Errorf("storing %d entries for box %s spool %v: %w", len(entries), box, spool.ID(spoolID), err)
+		return PutResult{}, fmt.Errorf("storing %d entries for box %s spool %v: %w", len(entries), box, batch.SpoolID(spoolID), err)
 	}
 	return res, nil
 }
@@ -267,7 +267,7 @@ func (s *Store) Put(box string, spoolID uint64, src Source, entries []wire.Entry
 // SpoolStats describes what the store holds for one spool of a box.
 type SpoolStats struct {
 	// ID is the spool's ID; 0 for data stored before spool IDs.
-	ID spool.ID `json:"id"`
+	ID batch.SpoolID `json:"id"`
 	// HighSeq is the highest sequence number stored.
 	HighSeq uint64 `json:"high_seq"`
 	Entries uint64 `json:"entries"`
@@ -287,11 +287,11 @@ type BoxStats struct {
 	// Spool is the ID of the spool the box delivered from last (0: none,
 	// or only data from before spool IDs), HighSeq the highest sequence
 	// number stored of it: where a pull resumes.
-	Spool   spool.ID `json:"spool"`
-	HighSeq uint64   `json:"high_seq"`
-	Entries uint64   `json:"entries"`
-	Records uint64   `json:"records"`
-	Bytes   uint64   `json:"bytes"`
+	Spool   batch.SpoolID `json:"spool"`
+	HighSeq uint64        `json:"high_seq"`
+	Entries uint64        `json:"entries"`
+	Records uint64        `json:"records"`
+	Bytes   uint64        `json:"bytes"`
 	// Duplicates counts redelivered entries that were skipped.
 	Duplicates uint64 `json:"duplicates"`
 	// Missing counts sequence numbers never delivered (gaps).
@@ -329,7 +329,7 @@ func boxStats(name string, bb *bolt.Bucket) BoxStats {
 		return st
 	}
 	if m := bb.Bucket(bucketMeta); m != nil {
-		st.Spool = spool.ID(boltkv.GetU64(m, metaSpool))
+		st.Spool = batch.SpoolID(boltkv.GetU64(m, metaSpool))
 	}
 	sps := bb.Bucket(bucketSpools)
 	if sps == nil {
@@ -355,7 +355,7 @@ func boxStats(name string, bb *bolt.Bucket) BoxStats {
 }
 
 func spoolStats(id uint64, sb *bolt.Bucket) SpoolStats {
-	st := SpoolStats{ID: spool.ID(id)}
+	st := SpoolStats{ID: batch.SpoolID(id)}
 	m := sb.Bucket(bucketMeta)
 	if m == nil {
 		return st
@@ -379,14 +379,14 @@ type Entry struct {
 	FirstSeq, LastSeq uint64
 	Source            Source
 	Received          time.Time
-	Data              []byte // spool's stored form; spool.Decode
+	Data              []byte // spool's stored form; batch.Decode
 }
 
 // Decode decodes the entry's batch.
-func (e Entry) Decode() (spool.Batch, error) {
-	b, err := spool.Decode(e.Data)
+func (e Entry) Decode() (batch.Batch, error) {
+	b, err := batch.Decode(e.Data)
 	if err != nil {
-		return b, fmt.Errorf("box %s spool %v entry %d-%d: %w", e.Box, spool.ID(e.Spool), e.FirstSeq, e.LastSeq, err)
+		return b, fmt.Errorf("box %s spool %v entry %d-%d: %w", e.Box, batch.SpoolID(e.Spool), e.FirstSeq, e.LastSeq, err)
 	}
 	return b, nil
 }
@@ -448,7 +448,7 @@ func (s *Store) SpoolEntries(box string, spoolID, afterSeq uint64) iter.Seq2[Ent
 					e := Entry{Box: box, Spool: spoolID, FirstSeq: first, LastSeq: binary.BigEndian.Uint64(k), Source: src}
 					ns, n := binary.Uvarint(data)
 					if n <= 0 {
-						return fmt.Errorf("box %s spool %v entry %x: bad receive time", box, spool.ID(spoolID), k)
+						return fmt.Errorf("box %s spool %v entry %x: bad receive time", box, batch.SpoolID(spoolID), k)
 					}
 					e.Received = time.Unix(0, int64(ns)).UTC()
 					e.Data = append([]byte(nil), data[n:]...)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/surveybox/surveybox/collector/wire"
 	"github.com/surveybox/surveybox/internal/boltkv"
-	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/wifi"
 )
 
@@ -32,11 +32,11 @@ func openStore(t *testing.T) *Store {
 // tag goes into the records (their SSID) to tell spools apart.
 func entry(t *testing.T, first uint64, n int, tag string) wire.Entry {
 	t.Helper()
-	b := spool.Batch{Started: time.Date(2026, 11, 1, 0, 0, int(first), 0, time.UTC), Interface: "wlan0"}
+	b := batch.Batch{Started: time.Date(2026, 11, 1, 0, 0, int(first), 0, time.UTC), Interface: "wlan0"}
 	for range n {
 		b.BSS = append(b.BSS, wifi.Record{BSSID: "02:00:00:00:00:01", SSID: tag, FreqMHz: 2412})
 	}
-	data, err := spool.Encode(&b)
+	data, err := batch.Encode(&b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +72,14 @@ func TestSpools(t *testing.T) {
 	}{{spoolA, a}, {spoolB, b[1:]}} {
 		res, err = st.Put("box", c.id, SourceUpload, c.e)
 		if err != nil || res.Stored != 0 || res.Duplicates != len(c.e) || res.Acked != c.e[len(c.e)-1].LastSeq {
-			t.Fatalf("redelivery to spool %v: %+v, %v", spool.ID(c.id), res, err)
+			t.Fatalf("redelivery to spool %v: %+v, %v", batch.SpoolID(c.id), res, err)
 		}
 	}
 	// Overlapping but different within one spool: conflict, all or nothing.
 	for _, id := range []uint64{spoolA, spoolB} {
 		res, err = st.Put("box", id, SourceUpload, []wire.Entry{entry(t, 11, 1, "x"), entry(t, 5, 3, "x")})
 		if !errors.Is(err, ErrConflict) {
-			t.Fatalf("overlap in spool %v: %+v, %v; want ErrConflict", spool.ID(id), res, err)
+			t.Fatalf("overlap in spool %v: %+v, %v; want ErrConflict", batch.SpoolID(id), res, err)
 		}
 	}
 	// The same overlap in a spool of its own is no conflict.
@@ -98,7 +98,7 @@ func TestSpools(t *testing.T) {
 		t.Fatalf("box stats %+v", bs)
 	}
 	for _, ss := range bs.Spools {
-		want := map[spool.ID][2]uint64{spoolA: {9, 9}, spoolB: {10, 10}, 0xc: {7, 3}}[ss.ID]
+		want := map[batch.SpoolID][2]uint64{spoolA: {9, 9}, spoolB: {10, 10}, 0xc: {7, 3}}[ss.ID]
 		if [2]uint64{ss.HighSeq, ss.Records} != want {
 			t.Errorf("spool %v: high %d, %d records; want %v", ss.ID, ss.HighSeq, ss.Records, want)
 		}
@@ -121,7 +121,7 @@ func TestSpools(t *testing.T) {
 		}
 		tag := map[uint64]string{spoolA: "a", spoolB: "b", 0xc: "c"}[e.Spool]
 		if bt.BSS[0].SSID != tag {
-			t.Errorf("spool %v entry %d-%d holds spool %q's records", spool.ID(e.Spool), e.FirstSeq, e.LastSeq, bt.BSS[0].SSID)
+			t.Errorf("spool %v entry %d-%d holds spool %q's records", batch.SpoolID(e.Spool), e.FirstSeq, e.LastSeq, bt.BSS[0].SSID)
 		}
 		got = append(got, key{e.Spool, e.FirstSeq})
 	}

@@ -1,12 +1,13 @@
 package spool
 
 import (
-	"compress/flate"
 	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/surveybox/surveybox/internal/testrecords"
+	"github.com/surveybox/surveybox/proto/batch"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -25,19 +26,19 @@ func BenchmarkAppend(b *testing.B) {
 	} {
 		b.Run(bm.name, func(b *testing.B) {
 			ctx := context.Background()
-			batch := testBatch(b, bm.nBSS, bm.survey)
+			bt := testrecords.Batch(b, bm.nBSS, bm.survey)
 			s, err := Open(filepath.Join(b.TempDir(), "spool.db"), Options{NoSync: bm.noSync})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer s.Close()
 			for b.Loop() {
-				if _, _, err := s.Append(ctx, batch); err != nil {
+				if _, _, err := s.Append(ctx, bt); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
-			b.ReportMetric(float64(b.N*batch.Records())/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(b.N*bt.Records())/b.Elapsed().Seconds(), "records/s")
 		})
 	}
 }
@@ -49,27 +50,24 @@ func BenchmarkAppend(b *testing.B) {
 func BenchmarkSize(b *testing.B) {
 	for _, bm := range []struct {
 		name     string
-		batch    func(testing.TB) Batch
+		batch    func(testing.TB) batch.Batch
 		compress bool
 	}{
-		{"captured15", func(tb testing.TB) Batch { return testBatch(tb, 15, false) }, true},
-		{"captured15/uncompressed", func(tb testing.TB) Batch { return testBatch(tb, 15, false) }, false},
-		{"30BSS", func(tb testing.TB) Batch { return testBatch(tb, 30, false) }, true},
-		{"30BSS/uncompressed", func(tb testing.TB) Batch { return testBatch(tb, 30, false) }, false},
-		{"30BSS+survey", func(tb testing.TB) Batch { return testBatch(tb, 30, true) }, true},
-		{"survey", func(tb testing.TB) Batch { return testBatch(tb, 0, true) }, true},
+		{"captured15", func(tb testing.TB) batch.Batch { return testrecords.Batch(tb, 15, false) }, true},
+		{"captured15/uncompressed", func(tb testing.TB) batch.Batch { return testrecords.Batch(tb, 15, false) }, false},
+		{"30BSS", func(tb testing.TB) batch.Batch { return testrecords.Batch(tb, 30, false) }, true},
+		{"30BSS/uncompressed", func(tb testing.TB) batch.Batch { return testrecords.Batch(tb, 30, false) }, false},
+		{"30BSS+survey", func(tb testing.TB) batch.Batch { return testrecords.Batch(tb, 30, true) }, true},
+		{"survey", func(tb testing.TB) batch.Batch { return testrecords.Batch(tb, 0, true) }, true},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
-			batch := bm.batch(b)
-			n := float64(batch.Records())
-			stored := float64(keyLen + len(mustEncode(b, &batch, bm.compress)))
-			js := float64(jsonLinesSize(b, &batch))
-			var zw *flate.Writer
-			if bm.compress {
-				zw, _ = flate.NewWriter(nil, flate.BestSpeed)
-			}
+			bt := bm.batch(b)
+			n := float64(bt.Records())
+			stored := float64(keyLen + len(testrecords.Encode(b, &bt, bm.compress)))
+			js := float64(testrecords.JSONLinesSize(b, &bt))
+			enc := batch.Encoder{NoCompression: !bm.compress}
 			for b.Loop() {
-				if _, err := encodeWith(&batch, zw); err != nil {
+				if _, err := enc.Encode(&bt); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -77,7 +75,7 @@ func BenchmarkSize(b *testing.B) {
 			b.ReportMetric(js/n, "json_B/obs")
 			b.ReportMetric(js/stored, "json/stored")
 			if bm.compress {
-				pages, file := diskBytesPerObs(b, batch, 500)
+				pages, file := diskBytesPerObs(b, bt, 500)
 				b.ReportMetric(pages, "pages_B/obs")
 				b.ReportMetric(file, "file_B/obs")
 			}
@@ -89,14 +87,14 @@ func BenchmarkSize(b *testing.B) {
 // per record, the bytes of the bbolt pages holding the batches and the
 // database file's size (which grows in doubling steps up to 16 MiB, so it
 // overstates what a full spool needs).
-func diskBytesPerObs(b *testing.B, batch Batch, n int) (pages, file float64) {
+func diskBytesPerObs(b *testing.B, bt batch.Batch, n int) (pages, file float64) {
 	path := filepath.Join(b.TempDir(), "size.db")
 	s, err := Open(path, Options{NoSync: true, QuotaBytes: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	for range n {
-		if _, _, err := s.Append(context.Background(), batch); err != nil {
+		if _, _, err := s.Append(context.Background(), bt); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -110,7 +108,7 @@ func diskBytesPerObs(b *testing.B, batch Batch, n int) (pages, file float64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	recs := float64(n * batch.Records())
+	recs := float64(n * bt.Records())
 	return float64(bs.LeafAlloc+bs.BranchAlloc) / recs, float64(fi.Size()) / recs
 }
 
@@ -118,7 +116,7 @@ func diskBytesPerObs(b *testing.B, batch Batch, n int) (pages, file float64) {
 // survey, as the uploader and pull API do.
 func BenchmarkRead(b *testing.B) {
 	ctx := context.Background()
-	batch := testBatch(b, 30, true)
+	bt := testrecords.Batch(b, 30, true)
 	s, err := Open(filepath.Join(b.TempDir(), "spool.db"), Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
@@ -126,7 +124,7 @@ func BenchmarkRead(b *testing.B) {
 	defer s.Close()
 	const batches = 1000
 	for range batches {
-		if _, _, err := s.Append(ctx, batch); err != nil {
+		if _, _, err := s.Append(ctx, bt); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -143,6 +141,6 @@ func BenchmarkRead(b *testing.B) {
 			stored += len(e.Data)
 		}
 	}
-	b.ReportMetric(float64(b.N*batches*batch.Records())/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(b.N*batches*bt.Records())/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(b.N*stored)/b.Elapsed().Seconds()/1e6, "stored_MB/s")
 }

@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/surveybox/surveybox/internal/testrecords"
+	"github.com/surveybox/surveybox/proto/batch"
 )
 
 const writerEnv = "SPOOL_CRASH_WRITER_DB"
@@ -32,7 +35,7 @@ func TestHelperWriter(t *testing.T) {
 		fmt.Println("error", err)
 		os.Exit(2)
 	}
-	batches := []Batch{testBatch(t, 0, false), testBatch(t, 3, false), testBatch(t, 30, false), testBatch(t, 30, true)}
+	batches := []batch.Batch{testrecords.Batch(t, 0, false), testrecords.Batch(t, 3, false), testrecords.Batch(t, 30, false), testrecords.Batch(t, 30, true)}
 	out := bufio.NewWriter(os.Stdout)
 	for i := 0; i < 1_000_000; i++ {
 		first, last, err := s.Append(ctx, batches[i%len(batches)])

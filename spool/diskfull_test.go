@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/surveybox/surveybox/internal/testrecords"
 )
 
 // TestDiskFullTmpfs appends to a spool on a 1 MiB tmpfs until the disk is
@@ -41,7 +43,7 @@ func TestDiskFullTmpfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := testBatch(t, 30, true)
+	batch := testrecords.Batch(t, 30, true)
 	var ok, full int
 	for range 1000 {
 		_, _, err := s.Append(ctx, batch)

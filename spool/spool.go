@@ -2,7 +2,7 @@
 // the operator has them: each scan cycle's batch is committed to a bbolt
 // database in one transaction with monotonic sequence numbers, read back in
 // sequence order, and deleted when acknowledged or, past a byte quota,
-// evicted oldest first.
+// evicted oldest first. The stored form of a batch is package batch's.
 //
 // # Sequence numbers
 //
@@ -47,7 +47,6 @@ package spool
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -55,7 +54,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,6 +63,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/surveybox/surveybox/internal/boltkv"
+	"github.com/surveybox/surveybox/proto/batch"
 )
 
 // Defaults for Options.
@@ -78,7 +77,7 @@ const (
 const formatVersion = 1
 
 var (
-	bucketBatches = []byte("batches") // key: last sequence (8 bytes BE); value: Encode(batch)
+	bucketBatches = []byte("batches") // key: last sequence (8 bytes BE); value: batch.Encode(the batch)
 	bucketMeta    = []byte("meta")    // counters, see the meta* keys
 
 	metaFormat         = []byte("format")
@@ -102,7 +101,7 @@ const keyLen = 8
 var ErrDiskFull = errors.New("disk full")
 
 // ErrTooLarge is returned by Append for a batch larger than the quota or
-// than MaxPayload.
+// than batch.MaxPayload.
 var ErrTooLarge = errors.New("batch larger than the spool quota")
 
 // Options configure Open.
@@ -134,7 +133,7 @@ type Spool struct {
 
 	mu       sync.Mutex
 	appended chan struct{} // closed and replaced after each append
-	zw       *flate.Writer // reused by Append's encoding, under mu
+	enc      batch.Encoder // Append's, under mu
 }
 
 // Open opens or creates the spool database at path (the directory must
@@ -214,34 +213,6 @@ func newID() uint64 {
 // non-zero, fixed for the life of the database file.
 func (s *Spool) ID() uint64 { return s.id }
 
-// ID is a spool ID in the form the box and the collector show it: 16 hex
-// digits, also as JSON (a string, which no JSON reader rounds).
-type ID uint64
-
-func (id ID) String() string { return fmt.Sprintf("%016x", uint64(id)) }
-
-// MarshalText formats the ID as String does.
-func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
-
-// UnmarshalText parses what MarshalText wrote.
-func (id *ID) UnmarshalText(b []byte) error {
-	v, err := ParseID(string(b))
-	if err != nil {
-		return err
-	}
-	*id = v
-	return nil
-}
-
-// ParseID parses a spool ID in hex (as ID.String writes it).
-func ParseID(s string) (ID, error) {
-	v, err := strconv.ParseUint(s, 16, 64)
-	if err != nil || len(s) == 0 || len(s) > 16 {
-		return 0, fmt.Errorf("bad spool ID %q: want up to 16 hex digits", s)
-	}
-	return ID(v), nil
-}
-
 // Close closes the database.
 func (s *Spool) Close() error {
 	if err := s.db.Close(); err != nil {
@@ -279,20 +250,20 @@ func (ev eviction) log(l *slog.Logger, msg string) {
 // Append commits the batch durably in one transaction and returns the
 // sequence numbers of its first and last record. Past the quota it evicts
 // the oldest batches first (see the package documentation).
-func (s *Spool) Append(ctx context.Context, b Batch) (first, last uint64, err error) {
+func (s *Spool) Append(ctx context.Context, b batch.Batch) (first, last uint64, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, 0, fmt.Errorf("appending to spool: %w", err)
 	}
 	s.mu.Lock()
-	if s.zw == nil {
-		s.zw, _ = flate.NewWriter(nil, flate.BestSpeed) // only fails for a bad level
-	}
-	data, err := encodeWith(&b, s.zw)
+	data, err := s.enc.Encode(&b)
 	s.mu.Unlock()
+	if errors.Is(err, batch.ErrTooLarge) {
+		return 0, 0, fmt.Errorf("appending to spool %s: %w: %w", s.path, ErrTooLarge, err)
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("appending to spool %s: %w", s.path, err)
 	}
-	n := seqs(uint64(len(b.BSS)), uint64(len(b.Channels)))
+	n := uint64(max(b.Records(), 1))
 	size := int64(keyLen + len(data))
 	if s.quota > 0 && size > s.quota {
 		return 0, 0, fmt.Errorf("appending %d records to spool: %w (%d > %d bytes)", b.Records(), ErrTooLarge, size, s.quota)
@@ -376,12 +347,12 @@ func evict(bk, m *bolt.Bucket, need int64) (eviction, error) {
 	}
 	c := bk.Cursor()
 	for k, v := c.First(); k != nil && ev.freedBytes < need; k, v = c.First() {
-		h, err := decodeHeader(v)
+		h, err := batch.ReadHeader(v)
 		if err != nil {
 			return ev, fmt.Errorf("evicting batch %x: %w", k, err)
 		}
 		last := binary.BigEndian.Uint64(k)
-		n := seqs(h.nBSS, h.nChan)
+		n := h.Seqs()
 		if ev.entries == 0 {
 			ev.firstSeq = last - n + 1
 		}
@@ -426,16 +397,16 @@ type Entry struct {
 	FirstSeq, LastSeq uint64
 	// Started is when the scan cycle started.
 	Started time.Time
-	// Data is the stored form; Decode(Data) returns the batch. It is a
+	// Data is the stored form (package batch); Decode returns the batch. It is a
 	// copy the caller owns.
 	Data []byte
 }
 
 // Decode decodes the entry's batch.
-func (e Entry) Decode() (Batch, error) {
-	b, err := Decode(e.Data)
+func (e Entry) Decode() (batch.Batch, error) {
+	b, err := batch.Decode(e.Data)
 	if err != nil {
-		return Batch{}, fmt.Errorf("decoding spool entry %d-%d: %w", e.FirstSeq, e.LastSeq, err)
+		return batch.Batch{}, fmt.Errorf("decoding spool entry %d-%d: %w", e.FirstSeq, e.LastSeq, err)
 	}
 	return b, nil
 }
@@ -518,18 +489,18 @@ func (s *Spool) Entries(ctx context.Context, afterSeq uint64) iter.Seq2[Entry, e
 
 func entryOf(k, v []byte) (Entry, error) {
 	if len(k) != keyLen {
-		return Entry{}, fmt.Errorf("%w: key of %d bytes", ErrCorrupt, len(k))
+		return Entry{}, fmt.Errorf("%w: key of %d bytes", batch.ErrCorrupt, len(k))
 	}
-	h, err := decodeHeader(v)
+	h, err := batch.ReadHeader(v)
 	if err != nil {
 		return Entry{}, fmt.Errorf("batch %x: %w", k, err)
 	}
 	last := binary.BigEndian.Uint64(k)
-	n := seqs(h.nBSS, h.nChan)
+	n := h.Seqs()
 	if n > last {
-		return Entry{}, fmt.Errorf("%w: batch ending at %d holds %d records", ErrCorrupt, last, n)
+		return Entry{}, fmt.Errorf("%w: batch ending at %d holds %d records", batch.ErrCorrupt, last, n)
 	}
-	return Entry{FirstSeq: last - n + 1, LastSeq: last, Started: h.started, Data: bytes.Clone(v)}, nil
+	return Entry{FirstSeq: last - n + 1, LastSeq: last, Started: h.Started, Data: bytes.Clone(v)}, nil
 }
 
 // Ack records that everything up to and including upToSeq reached its
@@ -548,12 +519,12 @@ func (s *Spool) Ack(ctx context.Context, upToSeq uint64) error {
 		var entries, records, bytes uint64
 		c := bk.Cursor()
 		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= upToSeq; k, v = c.First() {
-			h, err := decodeHeader(v)
+			h, err := batch.ReadHeader(v)
 			if err != nil {
 				return fmt.Errorf("batch %x: %w", k, err)
 			}
 			entries++
-			records += seqs(h.nBSS, h.nChan)
+			records += h.Seqs()
 			bytes += uint64(len(k) + len(v))
 			if err := c.Delete(); err != nil {
 				return err
@@ -580,7 +551,7 @@ func (s *Spool) Ack(ctx context.Context, upToSeq uint64) error {
 // Stats describes the spool's contents.
 type Stats struct {
 	// ID is the spool's ID (Spool.ID).
-	ID      ID
+	ID      batch.SpoolID
 	Entries int64  // batches in the spool
 	Records uint64 // records in the spool (an empty batch counts one)
 	// Bytes is the live data the quota counts: stored keys and values.
@@ -611,7 +582,7 @@ type Stats struct {
 
 // Stats returns the spool's counters.
 func (s *Spool) Stats() (Stats, error) {
-	st := Stats{ID: ID(s.id), QuotaBytes: s.quota}
+	st := Stats{ID: batch.SpoolID(s.id), QuotaBytes: s.quota}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		st.Entries = int64(boltkv.GetU64(m, metaEntries))
@@ -675,7 +646,7 @@ func (s *Spool) Check(ctx context.Context) error {
 				return fmt.Errorf("batch %d-%d overlaps the one before (ending %d)", e.FirstSeq, e.LastSeq, prev)
 			}
 			prev = e.LastSeq
-			if _, err := Decode(v); err != nil {
+			if _, err := batch.Decode(v); err != nil {
 				return fmt.Errorf("batch %d-%d: %w", e.FirstSeq, e.LastSeq, err)
 			}
 			entries++

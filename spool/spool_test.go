@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/surveybox/surveybox/internal/syncbuf"
+	"github.com/surveybox/surveybox/internal/testrecords"
+	"github.com/surveybox/surveybox/proto/batch"
 )
 
 func openTest(t *testing.T, path string, opt Options) *Spool {
@@ -55,7 +57,7 @@ func TestSequences(t *testing.T) {
 		{1, false, 133, 133},
 	}
 	for _, tt := range tests {
-		first, last, err := s.Append(ctx, testBatch(t, tt.nBSS, tt.survey))
+		first, last, err := s.Append(ctx, testrecords.Batch(t, tt.nBSS, tt.survey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +69,7 @@ func TestSequences(t *testing.T) {
 	if st.Entries != 4 || st.Records != 133 || st.OldestSeq != 1 || st.NewestSeq != 133 || st.NextSeq != 134 {
 		t.Errorf("stats %+v", st)
 	}
-	if want := testBatch(t, 0, false).Started; !st.OldestTime.Equal(want) {
+	if want := testrecords.Batch(t, 0, false).Started; !st.OldestTime.Equal(want) {
 		t.Errorf("oldest time %v, want %v", st.OldestTime, want)
 	}
 
@@ -155,7 +157,7 @@ func TestSequences(t *testing.T) {
 	if st.Entries != 0 || st.Bytes != 0 || st.LastAck != 133 || st.NextSeq != 134 || st.OldestSeq != 0 {
 		t.Errorf("after reopen: %+v", st)
 	}
-	if first, _, err := s.Append(ctx, testBatch(t, 1, false)); err != nil || first != 134 {
+	if first, _, err := s.Append(ctx, testrecords.Batch(t, 1, false)); err != nil || first != 134 {
 		t.Errorf("append after reopen: first %d, %v", first, err)
 	}
 	mustCheck(t, s)
@@ -179,8 +181,8 @@ type syncBuffer = syncbuf.Buffer
 func TestQuotaEviction(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "spool.db")
-	batch := testBatch(t, 30, false)
-	size := int64(keyLen + len(mustEncode(t, &batch, true)))
+	batch := testrecords.Batch(t, 30, false)
+	size := int64(keyLen + len(testrecords.Encode(t, &batch, true)))
 	var logs syncBuffer
 	opt := Options{QuotaBytes: 10*size + size/2, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	s := openTest(t, path, opt)
@@ -224,13 +226,13 @@ func TestQuotaEviction(t *testing.T) {
 
 func TestTooLarge(t *testing.T) {
 	ctx := context.Background()
-	batch := testBatch(t, 30, false)
-	size := int64(keyLen + len(mustEncode(t, &batch, true)))
+	batch := testrecords.Batch(t, 30, false)
+	size := int64(keyLen + len(testrecords.Encode(t, &batch, true)))
 	s := openTest(t, filepath.Join(t.TempDir(), "spool.db"), Options{QuotaBytes: size - 1})
 	if _, _, err := s.Append(ctx, batch); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("oversized batch: %v", err)
 	}
-	if _, _, err := s.Append(ctx, testBatch(t, 1, false)); err != nil {
+	if _, _, err := s.Append(ctx, testrecords.Batch(t, 1, false)); err != nil {
 		t.Fatal(err)
 	}
 	mustCheck(t, s)
@@ -244,7 +246,7 @@ func TestMaxFileBytes(t *testing.T) {
 	var logs syncBuffer
 	const maxFile = 256 << 10
 	s := openTest(t, path, Options{QuotaBytes: -1, MaxFileBytes: maxFile, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	batch := testBatch(t, 30, true)
+	batch := testrecords.Batch(t, 30, true)
 	for i := range 400 {
 		if _, _, err := s.Append(ctx, batch); err != nil {
 			t.Fatalf("append %d: %v", i, err)
@@ -265,7 +267,7 @@ func TestAppendCancelled(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "spool.db"), Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := s.Append(ctx, Batch{}); !errors.Is(err, context.Canceled) {
+	if _, _, err := s.Append(ctx, batch.Batch{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Append with a cancelled context: %v", err)
 	}
 }
@@ -288,7 +290,7 @@ func TestConcurrent(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 20 {
-				if _, _, err := s.Append(ctx, testBatch(t, 3, false)); err != nil {
+				if _, _, err := s.Append(ctx, testrecords.Batch(t, 3, false)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -321,12 +323,12 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestPayloadLimit(t *testing.T) {
-	b := Batch{Problems: []string{strings.Repeat("x", MaxPayload)}}
-	if _, err := Encode(&b); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("Encode of a %d-byte payload: %v", MaxPayload, err)
+	b := batch.Batch{Problems: []string{strings.Repeat("x", batch.MaxPayload)}}
+	if _, err := batch.Encode(&b); !errors.Is(err, batch.ErrTooLarge) {
+		t.Errorf("Encode of a %d-byte payload: %v", batch.MaxPayload, err)
 	}
 	s := openTest(t, filepath.Join(t.TempDir(), "spool.db"), Options{QuotaBytes: -1})
 	if _, _, err := s.Append(context.Background(), b); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("Append of a %d-byte payload: %v", MaxPayload, err)
+		t.Errorf("Append of a %d-byte payload: %v", batch.MaxPayload, err)
 	}
 }

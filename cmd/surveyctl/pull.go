@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/surveybox/surveybox/collector"
-	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/proto/batch"
 )
 
 func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
@@ -57,7 +57,7 @@ func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	res, err := collector.Pull(ctx, node.HTTPClient(), base, name, st)
 	if res.Spool != 0 && res.PrevSpool != 0 && res.Spool != res.PrevSpool {
 		fmt.Fprintf(stderr, "pull %s: the box's spool started over (ID %v, was %v: card re-flashed or spool lost); fetching it from its start\n",
-			name, spool.ID(res.Spool), spool.ID(res.PrevSpool))
+			name, batch.SpoolID(res.Spool), batch.SpoolID(res.PrevSpool))
 	}
 	switch {
 	case err != nil && res.Records == 0:
@@ -69,6 +69,6 @@ func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "pull %s: %d cycles, %d records stored after sequence %d; now at %d (box's next: %d; spool %v)\n",
-		name, res.Cycles, res.Records, res.After, res.HighSeq, res.NextSeq, spool.ID(res.Spool))
+		name, res.Cycles, res.Records, res.After, res.HighSeq, res.NextSeq, batch.SpoolID(res.Spool))
 	return nil
 }

@@ -1,7 +1,7 @@
 // Package wire is the upload format between a box's uploader and the
 // operator's collector: a short versioned header, then spool entries
 // exactly as the box's spool stores them (each already a versioned,
-// DEFLATE-compressed batch, see spool.Encode), so that the box sends
+// DEFLATE-compressed batch, see batch.Encode), so that the box sends
 // without re-encoding and the collector stores without re-encoding.
 //
 // Version 2, all integers but the spool ID unsigned varints:
@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/spool"
 )
 
@@ -171,7 +172,7 @@ func decode(body []byte) ([]Entry, uint64, error) {
 		if len(out) > 0 && e.FirstSeq != out[len(out)-1].LastSeq+1 {
 			return nil, 0, fmt.Errorf("%w: entry %d starts at %d, not right after %d", ErrMalformed, i, e.FirstSeq, out[len(out)-1].LastSeq)
 		}
-		b, err := spool.Decode(e.Data)
+		b, err := batch.Decode(e.Data)
 		if err != nil {
 			return nil, 0, fmt.Errorf("%w: entry %d-%d: %v", ErrMalformed, e.FirstSeq, e.LastSeq, err)
 		}

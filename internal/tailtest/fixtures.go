@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/wifi"
 )
 
@@ -52,13 +52,13 @@ func readJSONL[T any](path string, out *[]T) error {
 
 // Batch returns scan cycle number i: nBSS BSS records (the captured ones,
 // copied with their own BSSID and signal past 15) and nChan channel rows.
-func Batch(i, nBSS, nChan int) spool.Batch {
+func Batch(i, nBSS, nChan int) batch.Batch {
 	fixOnce.Do(loadFixtures)
 	if fixErr != nil {
 		panic(fixErr)
 	}
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 30 * time.Second)
-	b := spool.Batch{Started: start, Finished: start.Add(3 * time.Second), Interface: "wlan0", Triggered: true}
+	b := batch.Batch{Started: start, Finished: start.Add(3 * time.Second), Interface: "wlan0", Triggered: true}
 	for j := range nBSS {
 		r := fixBSS[j%len(fixBSS)]
 		if j >= len(fixBSS) {

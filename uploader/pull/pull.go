@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
 	"github.com/surveybox/surveybox/uploader/tsauth"
@@ -44,7 +45,7 @@ import (
 // for it and the box streams its spool from the start.
 type Line struct {
 	Kind    string              `json:"kind"`
-	Spool   spool.ID            `json:"spool,omitempty"`
+	Spool   batch.SpoolID       `json:"spool,omitempty"`
 	Seq     uint64              `json:"seq"`
 	LastSeq uint64              `json:"last_seq,omitempty"`
 	NextSeq uint64              `json:"next_seq,omitempty"`
@@ -53,7 +54,7 @@ type Line struct {
 	Channel *wifi.ChannelRecord `json:"channel,omitempty"`
 }
 
-// Cycle is a scan cycle's metadata (spool.Batch without the records).
+// Cycle is a scan cycle's metadata (batch.Batch without the records).
 type Cycle struct {
 	Started    time.Time `json:"started"`
 	Finished   time.Time `json:"finished"`
@@ -74,7 +75,7 @@ const (
 
 // Lines returns the lines of one spool batch: the cycle line, then its
 // records with sequence numbers after afterSeq.
-func Lines(e spool.Entry, b *spool.Batch, afterSeq uint64) []Line {
+func Lines(e spool.Entry, b *batch.Batch, afterSeq uint64) []Line {
 	out := make([]Line, 0, 1+b.Records())
 	out = append(out, Line{Kind: KindCycle, Seq: e.FirstSeq, LastSeq: e.LastSeq, Cycle: &Cycle{
 		Started: b.Started, Finished: b.Finished, Interface: b.Interface, Triggered: b.Triggered,
@@ -97,12 +98,12 @@ func Lines(e spool.Entry, b *spool.Batch, afterSeq uint64) []Line {
 }
 
 // Batch rebuilds the spool batch from a cycle line and its record lines.
-func Batch(cycle Line, records []Line) spool.Batch {
+func Batch(cycle Line, records []Line) batch.Batch {
 	c := cycle.Cycle
 	if c == nil {
 		c = &Cycle{}
 	}
-	b := spool.Batch{Started: c.Started, Finished: c.Finished, Interface: c.Interface, Triggered: c.Triggered,
+	b := batch.Batch{Started: c.Started, Finished: c.Finished, Interface: c.Interface, Triggered: c.Triggered,
 		Aborted: c.Aborted, EventsLost: c.EventsLost, Problems: c.Problems}
 	for _, l := range records {
 		switch {
@@ -188,7 +189,7 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 		after = v
 	}
 	if s := r.URL.Query().Get("spool"); s != "" {
-		id, err := spool.ParseID(s)
+		id, err := batch.ParseSpoolID(s)
 		if err != nil {
 			http.Error(w, "spool: "+err.Error(), http.StatusBadRequest)
 			return

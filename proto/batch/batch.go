@@ -1,4 +1,8 @@
-package spool
+// Package batch is the compact stored form of one scan cycle (a Batch): how
+// the box's spool keeps it, how an upload carries it (unchanged), and how the
+// operator's collector stores it. It also defines the spool ID that names
+// the sequence a batch belongs to. OS-neutral: both sides import it.
+package batch
 
 import (
 	"bytes"
@@ -10,6 +14,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,9 +47,6 @@ type Batch struct {
 // without records still takes one, so an empty scan cycle is visible.
 func (b *Batch) Records() int { return len(b.BSS) + len(b.Channels) }
 
-// seqs returns how many sequence numbers the batch consumes.
-func seqs(nBSS, nChan uint64) uint64 { return max(nBSS+nChan, 1) }
-
 // Encoding versions and compression methods. The first byte of every
 // stored batch is the encoding version; Decode rejects versions it does
 // not know.
@@ -63,6 +65,24 @@ const MaxPayload = 16 << 20
 
 // ErrCorrupt is wrapped by every error Decode returns for malformed input.
 var ErrCorrupt = errors.New("corrupt stored batch")
+
+// ErrTooLarge is wrapped by Encode's error for a payload over MaxPayload.
+var ErrTooLarge = errors.New("batch too large")
+
+// Encode returns the stored form of b (see Encoder.Encode).
+func Encode(b *Batch) ([]byte, error) {
+	var e Encoder
+	return e.Encode(b)
+}
+
+// Encoder encodes batches, reusing its DEFLATE tables (about 1 MB) from
+// one batch to the next. The zero Encoder is ready; it is not safe for
+// concurrent use.
+type Encoder struct {
+	zw *flate.Writer
+	// NoCompression stores payloads as they are (tests, benchmarks).
+	NoCompression bool
+}
 
 // Encode returns the stored form of b, version 1:
 //
@@ -85,21 +105,14 @@ var ErrCorrupt = errors.New("corrupt stored batch")
 // bytes. Decode(Encode(b)) equals b, including nil against empty slices.
 // The payload is compressed when that makes it smaller. A payload larger
 // than MaxPayload is an error wrapping ErrTooLarge.
-func Encode(b *Batch) ([]byte, error) {
-	return encode(b, true)
-}
-
-func encode(b *Batch, compress bool) ([]byte, error) {
+func (enc *Encoder) Encode(b *Batch) ([]byte, error) {
 	var zw *flate.Writer
-	if compress {
-		zw, _ = flate.NewWriter(nil, flate.BestSpeed) // only fails for a bad level
+	if !enc.NoCompression {
+		if enc.zw == nil {
+			enc.zw, _ = flate.NewWriter(nil, flate.BestSpeed) // only fails for a bad level
+		}
+		zw = enc.zw
 	}
-	return encodeWith(b, zw)
-}
-
-// encodeWith encodes b, compressing with zw unless it is nil. Reusing a
-// flate.Writer saves allocating its ~1 MB of tables per batch.
-func encodeWith(b *Batch, zw *flate.Writer) ([]byte, error) {
 	var e encoder
 	e.table = make(map[string]uint64)
 	e.str(b.Interface)
@@ -147,17 +160,24 @@ func encodeWith(b *Batch, zw *flate.Writer) ([]byte, error) {
 	return append(out, payload...), nil
 }
 
-// header is the uncompressed start of a stored batch.
-type header struct {
-	nBSS, nChan       uint64
-	started, finished time.Time
+// Header is the uncompressed start of a stored batch: enough to count its
+// records and place it in time without decompressing it.
+type Header struct {
+	BSS, Channels     uint64 // record counts
+	Started, Finished time.Time
 	compression       byte
 	payloadLen        uint64
 	rest              []byte // payload as stored
 }
 
-func decodeHeader(data []byte) (header, error) {
-	var h header
+// Seqs returns how many sequence numbers the batch takes: one per record,
+// and one for a batch without records, so that an empty scan cycle is
+// visible.
+func (h Header) Seqs() uint64 { return max(h.BSS+h.Channels, 1) }
+
+// ReadHeader decodes the header of a stored batch. Errors wrap ErrCorrupt.
+func ReadHeader(data []byte) (Header, error) {
+	var h Header
 	if len(data) < 2 {
 		return h, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(data))
 	}
@@ -169,8 +189,8 @@ func decodeHeader(data []byte) (header, error) {
 		return h, fmt.Errorf("%w: unknown compression %d", ErrCorrupt, h.compression)
 	}
 	d := decoder{buf: data[2:]}
-	h.nBSS = d.uvarint()
-	h.nChan = d.uvarint()
+	h.BSS = d.uvarint()
+	h.Channels = d.uvarint()
 	sec := d.varint()
 	nsec := d.uvarint()
 	dur := d.varint()
@@ -186,11 +206,11 @@ func decodeHeader(data []byte) (header, error) {
 	}
 	// Every record takes at least two bytes, so a count beyond that is
 	// corrupt; checking here keeps the sequence arithmetic from overflowing.
-	if h.nBSS > h.payloadLen/2 || h.nChan > h.payloadLen/2 {
-		return h, fmt.Errorf("%w: %d BSS and %d channel records in a %d-byte payload", ErrCorrupt, h.nBSS, h.nChan, h.payloadLen)
+	if h.BSS > h.payloadLen/2 || h.Channels > h.payloadLen/2 {
+		return h, fmt.Errorf("%w: %d BSS and %d channel records in a %d-byte payload", ErrCorrupt, h.BSS, h.Channels, h.payloadLen)
 	}
-	h.started = time.Unix(sec, int64(nsec)).UTC()
-	h.finished = h.started.Add(time.Duration(dur))
+	h.Started = time.Unix(sec, int64(nsec)).UTC()
+	h.Finished = h.Started.Add(time.Duration(dur))
 	h.rest = d.buf
 	return h, nil
 }
@@ -198,7 +218,7 @@ func decodeHeader(data []byte) (header, error) {
 // Decode returns the batch stored in data by Encode. Malformed input gives
 // an error wrapping ErrCorrupt, never a panic.
 func Decode(data []byte) (Batch, error) {
-	h, err := decodeHeader(data)
+	h, err := ReadHeader(data)
 	if err != nil {
 		return Batch{}, err
 	}
@@ -214,19 +234,19 @@ func Decode(data []byte) (Batch, error) {
 		return Batch{}, fmt.Errorf("%w: payload is %d bytes, header says %d", ErrCorrupt, len(payload), h.payloadLen)
 	}
 	d := decoder{buf: payload}
-	b := Batch{Started: h.started, Finished: h.finished}
+	b := Batch{Started: h.Started, Finished: h.Finished}
 	b.Interface = d.str()
 	flags := d.uvarint()
 	b.Triggered, b.Aborted, b.EventsLost = flags&1 != 0, flags&2 != 0, flags&4 != 0
 	b.Problems = d.strs()
-	if h.nBSS > 0 {
-		b.BSS = make([]wifi.Record, h.nBSS)
+	if h.BSS > 0 {
+		b.BSS = make([]wifi.Record, h.BSS)
 		for i := range b.BSS {
 			d.bss(&b.BSS[i])
 		}
 	}
-	if h.nChan > 0 {
-		b.Channels = make([]wifi.ChannelRecord, h.nChan)
+	if h.Channels > 0 {
+		b.Channels = make([]wifi.ChannelRecord, h.Channels)
 		for i := range b.Channels {
 			d.channel(&b.Channels[i])
 		}
@@ -693,4 +713,35 @@ func (d *decoder) channel(c *wifi.ChannelRecord) {
 	}
 	c.InUse = m&cInUse != 0
 	c.Problems = d.strs()
+}
+
+// SpoolID names the sequence a batch belongs to: sequence numbers count
+// within one spool, and a box whose spool starts over (card re-flashed,
+// /perm lost) numbers from 1 again under a new random ID. It is shown and
+// marshalled as 16 hex digits (a JSON string, which no JSON reader
+// rounds).
+type SpoolID uint64
+
+func (id SpoolID) String() string { return fmt.Sprintf("%016x", uint64(id)) }
+
+// MarshalText formats the ID as String does.
+func (id SpoolID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText parses what MarshalText wrote.
+func (id *SpoolID) UnmarshalText(b []byte) error {
+	v, err := ParseSpoolID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+// ParseSpoolID parses a spool ID in hex (as SpoolID.String writes it).
+func ParseSpoolID(s string) (SpoolID, error) {
+	v, err := strconv.ParseUint(s, 16, 64)
+	if err != nil || len(s) == 0 || len(s) > 16 {
+		return 0, fmt.Errorf("bad spool ID %q: want up to 16 hex digits", s)
+	}
+	return SpoolID(v), nil
 }

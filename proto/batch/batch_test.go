@@ -1,4 +1,4 @@
-package spool
+package batch_test
 
 import (
 	"bytes"
@@ -9,14 +9,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/surveybox/surveybox/internal/testrecords"
+	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/wifi"
 )
 
 func ptr[T any](v T) *T { return &v }
 
 func TestEncodeRoundTrip(t *testing.T) {
-	captured := capturedBSS(t)
-	channels := capturedChannels(t)
+	captured := testrecords.BSS(t)
+	channels := testrecords.Channels(t)
 	odd := wifi.Record{
 		BSSID:         "AA:BB:CC:DD:EE:FF", // not canonical: kept as text
 		SSID:          "shown differently",
@@ -57,25 +59,25 @@ func TestEncodeRoundTrip(t *testing.T) {
 
 	tests := []struct {
 		name string
-		b    Batch
+		b    batch.Batch
 	}{
-		{"empty", Batch{}},
-		{"metadata only", Batch{
+		{"empty", batch.Batch{}},
+		{"metadata only", batch.Batch{
 			Started: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Finished: time.Date(2026, 1, 2, 3, 4, 1, 0, time.UTC),
 			Interface: "wlan1", Aborted: true, EventsLost: true, Problems: []string{"x", "y", "x"},
 		}},
-		{"empty problem list", Batch{Problems: []string{}}},
-		{"captured scan", Batch{Interface: "wlan0", Triggered: true, BSS: captured}},
-		{"captured survey", Batch{Channels: channels}},
-		{"thirty BSS and survey", testBatch(t, 30, true)},
-		{"odd values", Batch{BSS: []wifi.Record{odd, captured[0], odd}, Channels: []wifi.ChannelRecord{chanOdd, {}}}},
-		{"negative zero signal", Batch{BSS: []wifi.Record{negZero}}},
-		{"zero records", Batch{BSS: []wifi.Record{{}}, Channels: []wifi.ChannelRecord{{}}}},
+		{"empty problem list", batch.Batch{Problems: []string{}}},
+		{"captured scan", batch.Batch{Interface: "wlan0", Triggered: true, BSS: captured}},
+		{"captured survey", batch.Batch{Channels: channels}},
+		{"thirty BSS and survey", testrecords.Batch(t, 30, true)},
+		{"odd values", batch.Batch{BSS: []wifi.Record{odd, captured[0], odd}, Channels: []wifi.ChannelRecord{chanOdd, {}}}},
+		{"negative zero signal", batch.Batch{BSS: []wifi.Record{negZero}}},
+		{"zero records", batch.Batch{BSS: []wifi.Record{{}}, Channels: []wifi.ChannelRecord{{}}}},
 	}
 	for _, tt := range tests {
 		for _, compress := range []bool{false, true} {
-			data := mustEncode(t, &tt.b, compress)
-			got, err := Decode(data)
+			data := testrecords.Encode(t, &tt.b, compress)
+			got, err := batch.Decode(data)
 			if err != nil {
 				t.Fatalf("%s (compress %v): %v", tt.name, compress, err)
 			}
@@ -100,8 +102,8 @@ func TestEncodeRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	good := mustEncode(t, &Batch{Interface: "wlan0", BSS: capturedBSS(t)[:2]}, true)
-	raw := mustEncode(t, &Batch{Interface: "wlan0", BSS: capturedBSS(t)[:2]}, false)
+	good := testrecords.Encode(t, &batch.Batch{Interface: "wlan0", BSS: testrecords.BSS(t)[:2]}, true)
+	raw := testrecords.Encode(t, &batch.Batch{Interface: "wlan0", BSS: testrecords.BSS(t)[:2]}, false)
 	tests := []struct {
 		name string
 		data []byte
@@ -119,39 +121,50 @@ func TestDecodeRejects(t *testing.T) {
 		{"bad string index", []byte{1, 0, 0, 0, 0, 0, 0, 2, 5, 0}},
 	}
 	for _, tt := range tests {
-		_, err := Decode(tt.data)
-		if !errors.Is(err, ErrCorrupt) {
-			t.Errorf("%s: Decode error %v, want ErrCorrupt", tt.name, err)
+		_, err := batch.Decode(tt.data)
+		if !errors.Is(err, batch.ErrCorrupt) {
+			t.Errorf("%s: batch.Decode error %v, want batch.ErrCorrupt", tt.name, err)
 		}
 	}
 }
 
 func FuzzDecode(f *testing.F) {
-	bss := capturedBSS(f)
-	for _, b := range []Batch{
+	bss := testrecords.BSS(f)
+	for _, b := range []batch.Batch{
 		{},
 		{Interface: "wlan0", Problems: []string{"p"}, BSS: bss[:3]},
-		{BSS: bss[3:4], Channels: capturedChannels(f)[:4]},
+		{BSS: bss[3:4], Channels: testrecords.Channels(f)[:4]},
 	} {
-		f.Add(mustEncode(f, &b, true))
-		f.Add(mustEncode(f, &b, false))
+		f.Add(testrecords.Encode(f, &b, true))
+		f.Add(testrecords.Encode(f, &b, false))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := Decode(data)
+		b, err := batch.Decode(data)
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			if !errors.Is(err, batch.ErrCorrupt) {
+				t.Fatalf("error %v does not wrap batch.ErrCorrupt", err)
 			}
 			return
 		}
 		// What decodes must encode to a stable form.
-		enc := mustEncode(t, &b, true)
-		b2, err := Decode(enc)
+		enc := testrecords.Encode(t, &b, true)
+		b2, err := batch.Decode(enc)
 		if err != nil {
 			t.Fatalf("re-encoded batch does not decode: %v", err)
 		}
-		if enc2 := mustEncode(t, &b2, true); !bytes.Equal(enc, enc2) {
+		if enc2 := testrecords.Encode(t, &b2, true); !bytes.Equal(enc, enc2) {
 			t.Fatalf("encoding not stable:\n%x\n%x", enc, enc2)
 		}
 	})
+}
+
+func TestSpoolIDText(t *testing.T) {
+	if got := batch.SpoolID(0xab).String(); got != "00000000000000ab" {
+		t.Fatalf("batch.SpoolID(0xab) = %q", got)
+	}
+	for _, bad := range []string{"", "xyz", "0x12", "10000000000000000"} {
+		if _, err := batch.ParseSpoolID(bad); err == nil {
+			t.Errorf("batch.ParseSpoolID(%q) succeeded", bad)
+		}
+	}
 }

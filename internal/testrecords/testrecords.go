@@ -1,36 +1,39 @@
-package spool
+// Package testrecords gives tests real observations: the records the
+// survey package decodes from a GET_SCAN and a GET_SURVEY reply captured
+// on the hwsim bench (15 BSSes, 113 channels), and realistic batches made
+// from them. Test-only.
+package testrecords
 
 import (
 	"bufio"
 	"bytes"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/wifi"
 )
 
-// testdata/bss.jsonl and testdata/channels.jsonl are the survey package's
-// golden output for a real GET_SCAN and GET_SURVEY capture from the hwsim
-// bench (15 BSSes, 113 channels).
+var (
+	//go:embed bss.jsonl
+	bssJSONL []byte
+	//go:embed channels.jsonl
+	channelsJSONL []byte
+)
 
-func loadJSONL[T any](tb testing.TB, path string) []T {
+func load[T any](tb testing.TB, name string, data []byte) []T {
 	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
 	var out []T
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var v T
 		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			tb.Fatalf("%s: %v", path, err)
+			tb.Fatalf("%s: %v", name, err)
 		}
 		out = append(out, v)
 	}
@@ -40,20 +43,20 @@ func loadJSONL[T any](tb testing.TB, path string) []T {
 	return out
 }
 
-func capturedBSS(tb testing.TB) []wifi.Record {
-	return loadJSONL[wifi.Record](tb, "testdata/bss.jsonl")
+// BSS returns the 15 captured BSS records.
+func BSS(tb testing.TB) []wifi.Record { return load[wifi.Record](tb, "bss.jsonl", bssJSONL) }
+
+// Channels returns the 113 captured channel survey rows.
+func Channels(tb testing.TB) []wifi.ChannelRecord {
+	return load[wifi.ChannelRecord](tb, "channels.jsonl", channelsJSONL)
 }
 
-func capturedChannels(tb testing.TB) []wifi.ChannelRecord {
-	return loadJSONL[wifi.ChannelRecord](tb, "testdata/channels.jsonl")
-}
-
-// realisticBSS returns n BSS records: the 15 captured ones, then copies
+// RealisticBSS returns n BSS records: the 15 captured ones, then copies
 // with their own BSSID, SSID (in the fields and in the SSID element of the
 // IEs), signal and timing, as a site with several APs of the same make
 // would show.
-func realisticBSS(tb testing.TB, n int) []wifi.Record {
-	base := capturedBSS(tb)
+func RealisticBSS(tb testing.TB, n int) []wifi.Record {
+	base := BSS(tb)
 	out := make([]wifi.Record, n)
 	for i := range out {
 		r := base[i%len(base)]
@@ -79,23 +82,25 @@ func realisticBSS(tb testing.TB, n int) []wifi.Record {
 	return out
 }
 
-func testBatch(tb testing.TB, nBSS int, withSurvey bool) Batch {
-	b := Batch{
+// Batch returns a scan cycle of nBSS realistic BSS records, with the
+// captured channel survey when withSurvey is set.
+func Batch(tb testing.TB, nBSS int, withSurvey bool) batch.Batch {
+	b := batch.Batch{
 		Started:   time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC),
 		Finished:  time.Date(2026, 3, 1, 12, 0, 4, 0, time.UTC),
 		Interface: "wlan0",
 		Triggered: true,
-		BSS:       realisticBSS(tb, nBSS),
+		BSS:       RealisticBSS(tb, nBSS),
 	}
 	if withSurvey {
-		b.Channels = capturedChannels(tb)
+		b.Channels = Channels(tb)
 	}
 	return b
 }
 
-// jsonLinesSize is the size of the batch's records as JSON lines, the form
-// the appliance prints.
-func jsonLinesSize(tb testing.TB, b *Batch) int {
+// JSONLinesSize is the size of the batch's records as JSON lines, the form
+// the survey explorer prints.
+func JSONLinesSize(tb testing.TB, b *batch.Batch) int {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for i := range b.BSS {
@@ -111,9 +116,11 @@ func jsonLinesSize(tb testing.TB, b *Batch) int {
 	return buf.Len()
 }
 
-func mustEncode(tb testing.TB, b *Batch, compress bool) []byte {
+// Encode returns the stored form of b, compressed or not.
+func Encode(tb testing.TB, b *batch.Batch, compress bool) []byte {
 	tb.Helper()
-	data, err := encode(b, compress)
+	enc := batch.Encoder{NoCompression: !compress}
+	data, err := enc.Encode(b)
 	if err != nil {
 		tb.Fatal(err)
 	}

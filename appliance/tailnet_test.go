@@ -17,6 +17,7 @@ import (
 
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/internal/tailtest"
+	"github.com/surveybox/surveybox/internal/testrecords"
 	"github.com/surveybox/surveybox/spool"
 )
 
@@ -37,7 +38,7 @@ func TestTailnetServices(t *testing.T) {
 	}
 	defer sp.Close()
 	for i := 0; i < 3; i++ {
-		if _, _, err := sp.Append(ctx, tailtest.Batch(i, 5, 2)); err != nil {
+		if _, _, err := sp.Append(ctx, testrecords.Cycle(i, 5, 2)); err != nil {
 			t.Fatal(err)
 		}
 	}

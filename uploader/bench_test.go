@@ -19,6 +19,7 @@ import (
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/collector/wire"
 	"github.com/surveybox/surveybox/internal/tailtest"
+	"github.com/surveybox/surveybox/internal/testrecords"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )
@@ -35,7 +36,7 @@ var sink = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 func payload(tb testing.TB, size int) (body []byte, records uint64, entries []spool.Entry) {
 	sp := openSpool(tb, filepath.Join(tb.TempDir(), "p.db"))
 	for i := 0; ; i++ {
-		b := tailtest.Batch(i, 15+i%10, 20)
+		b := testrecords.Cycle(i, 15+i%10, 20)
 		f, l, err := sp.Append(context.Background(), b)
 		if err != nil {
 			tb.Fatal(err)
@@ -145,7 +146,7 @@ func BenchmarkBoxRSSUploadBacklog(b *testing.B) {
 	}
 	var records uint64
 	for i := 0; ; i++ {
-		f, l, err := sp.Append(ctx, tailtest.Batch(i, 15+i%10, 20))
+		f, l, err := sp.Append(ctx, testrecords.Cycle(i, 15+i%10, 20))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/surveybox/surveybox/collector/wire"
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/internal/tailtest"
+	"github.com/surveybox/surveybox/internal/testrecords"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
 	"github.com/surveybox/surveybox/uploader/pull"
@@ -116,7 +117,7 @@ func runPusher(t *testing.T, ctx context.Context, p *uploader.Pusher) {
 func appendCycles(t testing.TB, sp *spool.Spool, from, n int) (records uint64) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
-		b := tailtest.Batch(i, 5+i%11, i%3*10)
+		b := testrecords.Cycle(i, 5+i%11, i%3*10)
 		f, l, err := sp.Append(context.Background(), b)
 		if err != nil {
 			t.Fatal(err)
@@ -456,7 +457,7 @@ func checkSpoolExactlyOnce(t *testing.T, st *collector.Store, box string, id uin
 		if n := uint64(max(b.Records(), 1)); n != e.LastSeq-e.FirstSeq+1 {
 			t.Fatalf("spool %016x: entry %d-%d decodes to %d records", id, e.FirstSeq, e.LastSeq, n)
 		}
-		if w := tailtest.Batch(from+k, 0, 0).Started; !b.Started.Equal(w) {
+		if w := testrecords.Cycle(from+k, 0, 0).Started; !b.Started.Equal(w) {
 			t.Fatalf("spool %016x: entry %d-%d is the cycle of %v, want %v", id, e.FirstSeq, e.LastSeq, b.Started, w)
 		}
 		next, k = e.LastSeq+1, k+1

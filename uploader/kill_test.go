@@ -19,6 +19,7 @@ import (
 
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/internal/tailtest"
+	"github.com/surveybox/surveybox/internal/testrecords"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
 	"github.com/surveybox/surveybox/uploader/tsauth"
@@ -104,7 +105,7 @@ func childBox() int {
 	}()
 	if cfg.Append {
 		for i := 0; ; i++ {
-			f, l, err := sp.Append(ctx, tailtest.Batch(cfg.Round*100000+i, 3+i%13, i%2*8))
+			f, l, err := sp.Append(ctx, testrecords.Cycle(cfg.Round*100000+i, 3+i%13, i%2*8))
 			if err != nil {
 				return fail(err)
 			}

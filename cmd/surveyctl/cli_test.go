@@ -24,6 +24,7 @@ import (
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/internal/syncbuf"
 	"github.com/surveybox/surveybox/internal/tailtest"
+	"github.com/surveybox/surveybox/internal/testrecords"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
 	"github.com/surveybox/surveybox/uploader/pull"
@@ -53,7 +54,7 @@ type counts struct{ records, bss, channels, cycles int }
 func appendCycles(t *testing.T, sp *spool.Spool, from, n int) (c counts) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
-		b := tailtest.Batch(i, 4+i%5, i%2*6)
+		b := testrecords.Cycle(i, 4+i%5, i%2*6)
 		first, last, err := sp.Append(context.Background(), b)
 		if err != nil {
 			t.Fatal(err)

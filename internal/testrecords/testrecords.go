@@ -25,30 +25,51 @@ var (
 	channelsJSONL []byte
 )
 
-func load[T any](tb testing.TB, name string, data []byte) []T {
-	tb.Helper()
+// load parses embedded JSON lines; they are part of the binary, so an
+// error is a bug in this package and panics.
+func load[T any](name string, data []byte) []T {
 	var out []T
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var v T
 		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			tb.Fatalf("%s: %v", name, err)
+			panic(fmt.Sprintf("testrecords: %s: %v", name, err))
 		}
 		out = append(out, v)
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
 	}
 	return out
 }
 
 // BSS returns the 15 captured BSS records.
-func BSS(tb testing.TB) []wifi.Record { return load[wifi.Record](tb, "bss.jsonl", bssJSONL) }
+func BSS(testing.TB) []wifi.Record { return load[wifi.Record]("bss.jsonl", bssJSONL) }
 
 // Channels returns the 113 captured channel survey rows.
-func Channels(tb testing.TB) []wifi.ChannelRecord {
-	return load[wifi.ChannelRecord](tb, "channels.jsonl", channelsJSONL)
+func Channels(testing.TB) []wifi.ChannelRecord {
+	return load[wifi.ChannelRecord]("channels.jsonl", channelsJSONL)
+}
+
+// Cycle returns scan cycle number i (30 s apart from 2026-11-01): nBSS
+// BSS records (the captured ones, copied with their own BSSID past 15, and
+// a signal and age that vary with i) and nChan channel rows.
+func Cycle(i, nBSS, nChan int) batch.Batch {
+	bss, chans := BSS(nil), Channels(nil)
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 30 * time.Second)
+	b := batch.Batch{Started: start, Finished: start.Add(3 * time.Second), Interface: "wlan0", Triggered: true}
+	for j := range nBSS {
+		r := bss[j%len(bss)]
+		if j >= len(bss) {
+			r.BSSID = fmt.Sprintf("%s:%02x", r.BSSID[:14], j%256)
+		}
+		sig := float64(-30 - (i+j)%60)
+		r.SignalDBm = &sig
+		r.SeenMsAgo = uint32(i*7 + j)
+		b.BSS = append(b.BSS, r)
+	}
+	for j := range nChan {
+		b.Channels = append(b.Channels, chans[j%len(chans)])
+	}
+	return b
 }
 
 // RealisticBSS returns n BSS records: the 15 captured ones, then copies

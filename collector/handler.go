@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/surveybox/surveybox/collector/wire"
+	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )
@@ -45,7 +45,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case wire.UploadPath:
+	case push.UploadPath:
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
 			http.Error(w, "use POST", http.StatusMethodNotAllowed)
@@ -71,8 +71,8 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: node name "+box+" cannot name a box", http.StatusForbidden)
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, wire.ContentType) {
-		http.Error(w, "content type must be "+wire.ContentType, http.StatusUnsupportedMediaType)
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, push.ContentType) {
+		http.Error(w, "content type must be "+push.ContentType, http.StatusUnsupportedMediaType)
 		return
 	}
 	limit := h.MaxUploadBytes
@@ -84,8 +84,8 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		h.log().Warn("collector: upload too large", "box", box, "bytes", r.ContentLength, "limit", limit)
 		return
 	}
-	body, err := wire.ReadBody(r.Body, limit)
-	if errors.Is(err, wire.ErrTooLarge) {
+	body, err := push.ReadBody(r.Body, limit)
+	if errors.Is(err, push.ErrTooLarge) {
 		http.Error(w, "upload too large", http.StatusRequestEntityTooLarge)
 		h.log().Warn("collector: upload too large", "box", box, "limit", limit)
 		return
@@ -94,7 +94,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading upload: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	spoolID, entries, err := wire.Decode(body)
+	spoolID, entries, err := push.Decode(body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		h.log().Warn("collector: malformed upload", "box", box, "err", err)
@@ -113,7 +113,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log().Info("collector: upload", "box", box, "spool", batch.SpoolID(spoolID), "entries", len(entries), "stored", res.Stored,
 		"duplicates", res.Duplicates, "records", res.Records, "acked", res.Acked, "bytes", len(body), "missing", res.Missing)
-	writeJSON(w, wire.Ack{AckedSeq: res.Acked, Stored: res.Stored, Duplicates: res.Duplicates, Records: res.Records})
+	writeJSON(w, push.Ack{AckedSeq: res.Acked, Stored: res.Stored, Duplicates: res.Duplicates, Records: res.Records})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

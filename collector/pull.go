@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/surveybox/surveybox/collector/wire"
+	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/uploader/pull"
 )
@@ -83,7 +83,7 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		}
 	}
 
-	var pending []wire.Entry
+	var pending []push.Entry
 	pendingBytes := 0
 	flush := func() error {
 		if len(pending) == 0 {
@@ -121,7 +121,7 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		if err != nil {
 			return fmt.Errorf("cycle %d-%d: %w", c.Seq, c.LastSeq, err)
 		}
-		pending = append(pending, wire.Entry{FirstSeq: c.Seq, LastSeq: c.LastSeq, Data: data})
+		pending = append(pending, push.Entry{FirstSeq: c.Seq, LastSeq: c.LastSeq, Data: data})
 		pendingBytes += len(data)
 		if len(pending) >= 512 || pendingBytes >= 4<<20 {
 			return flush()

@@ -31,7 +31,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
-	"github.com/surveybox/surveybox/collector/wire"
+	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/internal/boltkv"
 	"github.com/surveybox/surveybox/proto/batch"
 )
@@ -171,7 +171,7 @@ type PutResult struct {
 // overlaps a stored one of that spool otherwise is ErrConflict. Entries of
 // another spool of the box never clash. The spool becomes the box's
 // current one (BoxStats.Spool).
-func (s *Store) Put(box string, spoolID uint64, src Source, entries []wire.Entry) (PutResult, error) {
+func (s *Store) Put(box string, spoolID uint64, src Source, entries []push.Entry) (PutResult, error) {
 	var res PutResult
 	if !ValidBoxName(box) {
 		return res, fmt.Errorf("bad box name %q", box)

@@ -12,7 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/surveybox/surveybox/collector/wire"
+	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/internal/boltkv"
 	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/wifi"
@@ -30,7 +30,7 @@ func openStore(t *testing.T) *Store {
 
 // entry is a wire entry of a batch with n BSS records starting at first;
 // tag goes into the records (their SSID) to tell spools apart.
-func entry(t *testing.T, first uint64, n int, tag string) wire.Entry {
+func entry(t *testing.T, first uint64, n int, tag string) push.Entry {
 	t.Helper()
 	b := batch.Batch{Started: time.Date(2026, 11, 1, 0, 0, int(first), 0, time.UTC), Interface: "wlan0"}
 	for range n {
@@ -40,7 +40,7 @@ func entry(t *testing.T, first uint64, n int, tag string) wire.Entry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return wire.Entry{FirstSeq: first, LastSeq: first + uint64(max(n, 1)) - 1, Data: data}
+	return push.Entry{FirstSeq: first, LastSeq: first + uint64(max(n, 1)) - 1, Data: data}
 }
 
 const (
@@ -54,13 +54,13 @@ const (
 // that is not the same range is still a conflict.
 func TestSpools(t *testing.T) {
 	st := openStore(t)
-	a := []wire.Entry{entry(t, 1, 3, "a"), entry(t, 4, 2, "a"), entry(t, 6, 4, "a")}
+	a := []push.Entry{entry(t, 1, 3, "a"), entry(t, 4, 2, "a"), entry(t, 6, 4, "a")}
 	res, err := st.Put("box", spoolA, SourceUpload, a)
 	if err != nil || res.Stored != 3 || res.Records != 9 || res.Acked != 9 {
 		t.Fatalf("spool A: %+v, %v", res, err)
 	}
 	// The same ranges from spool B (the spool started over): stored.
-	b := []wire.Entry{entry(t, 1, 3, "b"), entry(t, 4, 2, "b"), entry(t, 6, 4, "b"), entry(t, 10, 1, "b")}
+	b := []push.Entry{entry(t, 1, 3, "b"), entry(t, 4, 2, "b"), entry(t, 6, 4, "b"), entry(t, 10, 1, "b")}
 	res, err = st.Put("box", spoolB, SourceUpload, b)
 	if err != nil || res.Stored != 4 || res.Duplicates != 0 || res.Records != 10 || res.Acked != 10 {
 		t.Fatalf("spool B, same ranges: %+v, %v", res, err)
@@ -68,7 +68,7 @@ func TestSpools(t *testing.T) {
 	// Redelivery within one spool: duplicates, nothing stored.
 	for _, c := range []struct {
 		id uint64
-		e  []wire.Entry
+		e  []push.Entry
 	}{{spoolA, a}, {spoolB, b[1:]}} {
 		res, err = st.Put("box", c.id, SourceUpload, c.e)
 		if err != nil || res.Stored != 0 || res.Duplicates != len(c.e) || res.Acked != c.e[len(c.e)-1].LastSeq {
@@ -77,13 +77,13 @@ func TestSpools(t *testing.T) {
 	}
 	// Overlapping but different within one spool: conflict, all or nothing.
 	for _, id := range []uint64{spoolA, spoolB} {
-		res, err = st.Put("box", id, SourceUpload, []wire.Entry{entry(t, 11, 1, "x"), entry(t, 5, 3, "x")})
+		res, err = st.Put("box", id, SourceUpload, []push.Entry{entry(t, 11, 1, "x"), entry(t, 5, 3, "x")})
 		if !errors.Is(err, ErrConflict) {
 			t.Fatalf("overlap in spool %v: %+v, %v; want ErrConflict", batch.SpoolID(id), res, err)
 		}
 	}
 	// The same overlap in a spool of its own is no conflict.
-	if res, err = st.Put("box", 0xc, SourceUpload, []wire.Entry{entry(t, 5, 3, "c")}); err != nil || res.Stored != 1 {
+	if res, err = st.Put("box", 0xc, SourceUpload, []push.Entry{entry(t, 5, 3, "c")}); err != nil || res.Stored != 1 {
 		t.Fatalf("spool C: %+v, %v", res, err)
 	}
 	if _, err := st.Put("box", 0, SourceUpload, a); err == nil {
@@ -179,7 +179,7 @@ func TestMigrateBeforeSpoolIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := []wire.Entry{entry(t, 1, 3, "old"), entry(t, 4, 2, "old")}
+	old := []push.Entry{entry(t, 1, 3, "old"), entry(t, 4, 2, "old")}
 	err = db.Update(func(tx *bolt.Tx) error {
 		boxes, _ := tx.CreateBucket(bucketBoxes)
 		bb, _ := boxes.CreateBucket([]byte("box"))

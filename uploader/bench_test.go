@@ -17,10 +17,11 @@ import (
 	"time"
 
 	"github.com/surveybox/surveybox/collector"
-	"github.com/surveybox/surveybox/collector/wire"
 	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/internal/testrecords"
+	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/uploader"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 
@@ -50,13 +51,13 @@ func payload(tb testing.TB, size int) (body []byte, records uint64, entries []sp
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return wire.Append(nil, sp.ID(), entries), records, entries
+	return push.Append(nil, sp.ID(), uploader.PushEntries(entries)), records, entries
 }
 
 // BenchmarkUploadThroughput posts the same 1 MiB upload body over the
 // tailnet (tsnet, in-process control and DERP, peers direct over
 // loopback) and over plain HTTP on loopback in the same run, and reports
-// both rates and their ratio; and the bytes per observation on the wire.
+// both rates and their ratio; and the bytes per observation on the push.
 func BenchmarkUploadThroughput(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -74,7 +75,7 @@ func BenchmarkUploadThroughput(b *testing.B) {
 
 	body, records, entries := payload(b, 1<<20)
 	post := func(c *http.Client, url string) {
-		resp, err := c.Post(url, wire.ContentType, bytes.NewReader(body))
+		resp, err := c.Post(url, push.ContentType, bytes.NewReader(body))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -18,10 +18,10 @@ import (
 	"tailscale.com/tsnet"
 
 	"github.com/surveybox/surveybox/collector"
-	"github.com/surveybox/surveybox/collector/wire"
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/internal/testrecords"
+	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
 	"github.com/surveybox/surveybox/uploader/pull"
@@ -322,9 +322,9 @@ func TestAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := wire.Append(nil, tn.sp.ID(), entries)
+	body := push.Append(nil, tn.sp.ID(), uploader.PushEntries(entries))
 	post := func(node *tsnet.Server) int {
-		resp, err := node.HTTPClient().Post("http://collector:8080"+wire.UploadPath, wire.ContentType, bytes.NewReader(body))
+		resp, err := node.HTTPClient().Post("http://collector:8080"+push.UploadPath, push.ContentType, bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -361,14 +361,14 @@ func TestMalformedAndOversized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := wire.Append(nil, tn.sp.ID(), entries)
+	good := push.Append(nil, tn.sp.ID(), uploader.PushEntries(entries))
 	if len(good) > 32<<10 {
 		t.Fatalf("fixture too large: %d", len(good))
 	}
 	corrupt := bytes.Clone(good)
 	corrupt[len(corrupt)-10] ^= 0xff // inside the last batch's deflate data
-	gap := wire.Append(nil, tn.sp.ID(), []spool.Entry{entries[0], entries[2]})
-	badCount := wire.Append(nil, tn.sp.ID(), entries[:1])
+	gap := push.Append(nil, tn.sp.ID(), uploader.PushEntries([]spool.Entry{entries[0], entries[2]}))
+	badCount := push.Append(nil, tn.sp.ID(), uploader.PushEntries(entries[:1]))
 	badCount[15]++ // the first entry's span (magic 4, version, spool ID 8, count, first seq)
 	// Version 1 (before spool IDs): the same framing without the ID.
 	v1 := append([]byte("SBUP\x01"), good[5+8:]...)
@@ -388,7 +388,7 @@ func TestMalformedAndOversized(t *testing.T) {
 		"wrong span":     badCount,
 	}
 	post := func(body []byte) (int, string) {
-		resp, err := tn.box.HTTPClient().Post("http://collector:8080"+wire.UploadPath, wire.ContentType, bytes.NewReader(body))
+		resp, err := tn.box.HTTPClient().Post("http://collector:8080"+push.UploadPath, push.ContentType, bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -412,7 +412,7 @@ func TestMalformedAndOversized(t *testing.T) {
 		t.Errorf("oversized: %d, want 413", c)
 	}
 	// Oversized without a Content-Length (chunked): still 413.
-	req, _ := http.NewRequest("POST", "http://collector:8080"+wire.UploadPath, io.MultiReader(bytes.NewReader(big)))
+	req, _ := http.NewRequest("POST", "http://collector:8080"+push.UploadPath, io.MultiReader(bytes.NewReader(big)))
 	req.ContentLength = -1
 	if resp, err := tn.box.HTTPClient().Do(req); err != nil {
 		t.Fatal(err)
@@ -425,8 +425,8 @@ func TestMalformedAndOversized(t *testing.T) {
 	if c, msg := post(good); c != 200 {
 		t.Fatalf("good upload: %d %s", c, msg)
 	}
-	var ack wire.Ack
-	resp, _ := tn.box.HTTPClient().Post("http://collector:8080"+wire.UploadPath, wire.ContentType, bytes.NewReader(good))
+	var ack push.Ack
+	resp, _ := tn.box.HTTPClient().Post("http://collector:8080"+push.UploadPath, push.ContentType, bytes.NewReader(good))
 	json.NewDecoder(resp.Body).Decode(&ack)
 	resp.Body.Close()
 	if ack.AckedSeq != entries[len(entries)-1].LastSeq || ack.Stored != 0 || ack.Duplicates != len(entries) {

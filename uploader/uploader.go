@@ -29,7 +29,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/surveybox/surveybox/collector/wire"
+	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/spool"
 )
 
@@ -102,7 +102,7 @@ func New(opt Options) (*Pusher, error) {
 	if opt.RequestTimeout <= 0 {
 		opt.RequestTimeout = 2 * time.Minute
 	}
-	p := &Pusher{opt: opt, url: strings.TrimSuffix(opt.Collector, "/") + wire.UploadPath, log: opt.Logger}
+	p := &Pusher{opt: opt, url: strings.TrimSuffix(opt.Collector, "/") + push.UploadPath, log: opt.Logger}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -199,7 +199,8 @@ func (t tooLarge) Error() string {
 // push sends one upload and returns the sequence the collector
 // acknowledged.
 func (p *Pusher) push(ctx context.Context, entries []spool.Entry) (uint64, error) {
-	body := wire.Append(make([]byte, 0, wire.Size(entries)), p.opt.Spool.ID(), entries)
+	pe := PushEntries(entries)
+	body := push.Append(make([]byte, 0, push.Size(pe)), p.opt.Spool.ID(), pe)
 	now := time.Now()
 	p.mu.Lock()
 	p.st.LastAttempt = now
@@ -211,7 +212,7 @@ func (p *Pusher) push(ctx context.Context, entries []spool.Entry) (uint64, error
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", wire.ContentType)
+	req.Header.Set("Content-Type", push.ContentType)
 	resp, err := p.opt.Client.Do(req)
 	if err != nil {
 		return 0, err
@@ -224,7 +225,7 @@ func (p *Pusher) push(ctx context.Context, entries []spool.Entry) (uint64, error
 	case resp.StatusCode != http.StatusOK:
 		return 0, fmt.Errorf("collector answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
-	var ack wire.Ack
+	var ack push.Ack
 	if err := json.Unmarshal(msg, &ack); err != nil {
 		return 0, fmt.Errorf("collector's acknowledgement: %w", err)
 	}
@@ -285,4 +286,14 @@ func Backoff(n int, lo, hi time.Duration) time.Duration {
 		return d
 	}
 	return half + rand.N(d-half+1)
+}
+
+// PushEntries returns the spool entries as an upload carries them; Data is
+// shared, not copied.
+func PushEntries(entries []spool.Entry) []push.Entry {
+	pe := make([]push.Entry, len(entries))
+	for i, e := range entries {
+		pe[i] = push.Entry{FirstSeq: e.FirstSeq, LastSeq: e.LastSeq, Data: e.Data}
+	}
+	return pe
 }

@@ -8,7 +8,7 @@
 //
 //	4 bytes  magic "SBUP"
 //	byte     version (2)
-//	8 bytes  spool ID, big-endian, non-zero (spool.Spool.ID)
+//	8 bytes  spool ID, big-endian, non-zero (batch.SpoolID)
 //	uvarint  number of entries, 1..MaxEntries
 //	per entry:
 //	  uvarint  FirstSeq (>= 1)
@@ -27,7 +27,7 @@
 // The collector answers 200 with an Ack (JSON): AckedSeq is the highest
 // sequence number up to which everything in the upload is stored (now or
 // by an earlier delivery). The box deletes from its spool only up to it.
-package wire
+package push
 
 import (
 	"bytes"
@@ -37,7 +37,6 @@ import (
 	"io"
 
 	"github.com/surveybox/surveybox/proto/batch"
-	"github.com/surveybox/surveybox/spool"
 )
 
 // ContentType of an upload body.
@@ -57,7 +56,7 @@ var magic = []byte("SBUP")
 // ErrMalformed is wrapped by every error Decode returns for bad input.
 var ErrMalformed = errors.New("malformed upload")
 
-// Entry is one spool batch on the wire.
+// Entry is one stored batch on the wire: the records FirstSeq..LastSeq.
 type Entry struct {
 	FirstSeq, LastSeq uint64
 	Data              []byte
@@ -75,7 +74,7 @@ type Ack struct {
 }
 
 // Size returns the encoded size of entries.
-func Size(entries []spool.Entry) int {
+func Size(entries []Entry) int {
 	n := len(magic) + 1 + 8 + binary.MaxVarintLen64
 	for _, e := range entries {
 		n += 3*binary.MaxVarintLen64 + len(e.Data)
@@ -85,7 +84,7 @@ func Size(entries []spool.Entry) int {
 
 // Append appends the upload of the entries of the spool with ID spoolID
 // to buf.
-func Append(buf []byte, spoolID uint64, entries []spool.Entry) []byte {
+func Append(buf []byte, spoolID uint64, entries []Entry) []byte {
 	buf = append(buf, magic...)
 	buf = append(buf, Version)
 	buf = binary.BigEndian.AppendUint64(buf, spoolID)

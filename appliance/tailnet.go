@@ -14,10 +14,10 @@ import (
 
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/gokrazyproxy"
+	"github.com/surveybox/surveybox/pullapi"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/sshserver"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/uploader/pull"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 
@@ -90,9 +90,9 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 			}
 		}
 
-		popt := pull.Options{
+		popt := pullapi.Options{
 			Spool: d.spool, WhoIs: lc, Operators: d.cfg.Operators,
-			Radio: func() pull.RadioState { return radioState(d.radio()) }, Uploads: uploads,
+			Radio: func() pullapi.RadioState { return radioState(d.radio()) }, Uploads: uploads,
 			Version: appVersion(), Hostname: d.cfg.Hostname, Logger: log,
 		}
 		if d.key != nil {
@@ -109,7 +109,7 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 			return
 		}
 		mux := http.NewServeMux()
-		api := pull.NewHandler(popt)
+		api := pullapi.NewHandler(popt)
 		mux.Handle("/v1/", api)
 		mux.Handle("/metrics", api)
 		isOperator := operatorCheck(lc, d.cfg.Operators)
@@ -135,20 +135,20 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 
 // serveSSH runs the operator's SSH service (status, export) on the tailnet
 // listener, presenting the host key the console banner shows.
-func serveSSH(ctx context.Context, ln net.Listener, d tailnetDeps, lc tsauth.WhoIser, popt pull.Options, started time.Time) {
+func serveSSH(ctx context.Context, ln net.Listener, d tailnetDeps, lc tsauth.WhoIser, popt pullapi.Options, started time.Time) {
 	err := sshserver.Serve(ctx, ln, sshserver.Config{
 		HostKey:        d.key.Signer,
 		AuthorizedKeys: d.cfg.SSH.AuthorizedKeys,
 		Authorize:      operatorCheck(lc, d.cfg.Operators),
 		Status: func(ctx context.Context) ([]byte, error) {
-			st, err := pull.StatusOf(popt, started)
+			st, err := pullapi.StatusOf(popt, started)
 			if err != nil {
 				return nil, err
 			}
 			return json.MarshalIndent(st, "", "  ")
 		},
 		Export: func(ctx context.Context, w io.Writer, after uint64) error {
-			_, err := pull.Stream(ctx, w, d.spool, after, nil)
+			_, err := pullapi.Stream(ctx, w, d.spool, after, nil)
 			return err
 		},
 		Logger: d.log,
@@ -176,8 +176,8 @@ func operatorCheck(lc tsauth.WhoIser, ops config.Operators) func(ctx context.Con
 }
 
 // radioState turns the banner's radio line into the pull API's form.
-func radioState(s string) pull.RadioState {
-	r := pull.RadioState{State: s}
+func radioState(s string) pullapi.RadioState {
+	r := pullapi.RadioState{State: s}
 	switch {
 	case s == radioNone || s == radioSearch || s == "":
 		r.State = "waiting for radio"

@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/proto/batch"
+	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 

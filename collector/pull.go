@@ -10,9 +10,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/proto/batch"
-	"github.com/surveybox/surveybox/uploader/pull"
+	"github.com/surveybox/surveybox/proto/pull"
+	"github.com/surveybox/surveybox/proto/push"
 )
 
 // PullResult says what Pull fetched.

@@ -31,9 +31,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
-	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/internal/boltkv"
 	"github.com/surveybox/surveybox/proto/batch"
+	"github.com/surveybox/surveybox/proto/push"
 )
 
 // Source says how an entry reached the store.

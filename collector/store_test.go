@@ -12,9 +12,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/internal/boltkv"
 	"github.com/surveybox/surveybox/proto/batch"
+	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/wifi"
 )
 

@@ -25,9 +25,9 @@ import (
 	"github.com/surveybox/surveybox/internal/syncbuf"
 	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/internal/testrecords"
+	"github.com/surveybox/surveybox/pullapi"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/uploader/pull"
 )
 
 func TestMain(m *testing.M) {
@@ -295,7 +295,7 @@ func TestPullResumeAndExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp := openSpool(t)
-	ra := &recordAfter{h: pull.NewHandler(pull.Options{
+	ra := &recordAfter{h: pullapi.NewHandler(pullapi.Options{
 		Spool: sp, WhoIs: boxLC, Hostname: "box", Version: "v-test",
 		Operators: config.Operators{Users: []string{operator}, Tags: []string{"tag:surveyops"}},
 	})}

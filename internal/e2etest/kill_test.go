@@ -1,4 +1,4 @@
-package uploader_test
+package e2etest
 
 import (
 	"bufio"

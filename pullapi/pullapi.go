@@ -1,13 +1,13 @@
-// Package pull is the box's pull API, to be served only on the tailnet
-// listener (tsnet Server.Listen): operators fetch observations, status and
-// metrics. Every request is authorized with WhoIs against the operators
+// Package pullapi is the box's pull API, to be served only on the tailnet
+// listener (tsnet Server.Listen): operators fetch observations (the stream
+// format of package proto/pull), status and metrics. Every request is authorized with WhoIs against the operators
 // allowed in the config (users by login name, machines by tag); everyone
 // else gets 403.
 //
 //	GET /v1/observations?after=SEQ[&spool=ID]  NDJSON stream of Line, resumable
 //	GET /v1/status                  JSON Status
 //	GET /metrics                    Prometheus text format
-package pull
+package pullapi
 
 import (
 	"context"
@@ -22,99 +22,11 @@ import (
 
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/proto/batch"
+	"github.com/surveybox/surveybox/proto/pull"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
 	"github.com/surveybox/surveybox/uploader/tsauth"
-	"github.com/surveybox/surveybox/wifi"
 )
-
-// Line is one line of GET /v1/observations. Kind "cycle" opens a scan
-// cycle (a spool batch): Seq is its first sequence number, LastSeq its
-// last, and Cycle its metadata; its records follow as kind "bss" and
-// "channel" lines with their own Seq. A cycle without records still takes
-// one sequence number. The stream ends with kind "end", whose Seq is the
-// last sequence number sent (or the request's after) and NextSeq the
-// box's next; a stream without "end" was cut and is resumed with
-// after=the last complete cycle's LastSeq.
-//
-// Sequence numbers count within one spool: a box whose spool starts over
-// numbers from 1 again under a new spool ID. The cycle and end lines carry
-// the spool's ID (Spool), and so does the response header
-// X-Surveybox-Spool. A client that resumes passes the ID its after refers
-// to as spool=ID; when the box's spool is another one, after means nothing
-// for it and the box streams its spool from the start.
-type Line struct {
-	Kind    string              `json:"kind"`
-	Spool   batch.SpoolID       `json:"spool,omitempty"`
-	Seq     uint64              `json:"seq"`
-	LastSeq uint64              `json:"last_seq,omitempty"`
-	NextSeq uint64              `json:"next_seq,omitempty"`
-	Cycle   *Cycle              `json:"cycle,omitempty"`
-	BSS     *wifi.Record        `json:"bss,omitempty"`
-	Channel *wifi.ChannelRecord `json:"channel,omitempty"`
-}
-
-// Cycle is a scan cycle's metadata (batch.Batch without the records).
-type Cycle struct {
-	Started    time.Time `json:"started"`
-	Finished   time.Time `json:"finished"`
-	Interface  string    `json:"interface,omitempty"`
-	Triggered  bool      `json:"triggered"`
-	Aborted    bool      `json:"aborted,omitempty"`
-	EventsLost bool      `json:"events_lost,omitempty"`
-	Problems   []string  `json:"problems,omitempty"`
-}
-
-// Line kinds.
-const (
-	KindCycle   = "cycle"
-	KindBSS     = "bss"
-	KindChannel = "channel"
-	KindEnd     = "end"
-)
-
-// Lines returns the lines of one spool batch: the cycle line, then its
-// records with sequence numbers after afterSeq.
-func Lines(e spool.Entry, b *batch.Batch, afterSeq uint64) []Line {
-	out := make([]Line, 0, 1+b.Records())
-	out = append(out, Line{Kind: KindCycle, Seq: e.FirstSeq, LastSeq: e.LastSeq, Cycle: &Cycle{
-		Started: b.Started, Finished: b.Finished, Interface: b.Interface, Triggered: b.Triggered,
-		Aborted: b.Aborted, EventsLost: b.EventsLost, Problems: b.Problems,
-	}})
-	seq := e.FirstSeq
-	for i := range b.BSS {
-		if seq > afterSeq {
-			out = append(out, Line{Kind: KindBSS, Seq: seq, BSS: &b.BSS[i]})
-		}
-		seq++
-	}
-	for i := range b.Channels {
-		if seq > afterSeq {
-			out = append(out, Line{Kind: KindChannel, Seq: seq, Channel: &b.Channels[i]})
-		}
-		seq++
-	}
-	return out
-}
-
-// Batch rebuilds the spool batch from a cycle line and its record lines.
-func Batch(cycle Line, records []Line) batch.Batch {
-	c := cycle.Cycle
-	if c == nil {
-		c = &Cycle{}
-	}
-	b := batch.Batch{Started: c.Started, Finished: c.Finished, Interface: c.Interface, Triggered: c.Triggered,
-		Aborted: c.Aborted, EventsLost: c.EventsLost, Problems: c.Problems}
-	for _, l := range records {
-		switch {
-		case l.BSS != nil:
-			b.BSS = append(b.BSS, *l.BSS)
-		case l.Channel != nil:
-			b.Channels = append(b.Channels, *l.Channel)
-		}
-	}
-	return b
-}
 
 // RadioState is what the box knows of its radio, for status and metrics.
 type RadioState struct {
@@ -206,7 +118,7 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set(SpoolHeader, st.ID.String())
+	w.Header().Set(pull.SpoolHeader, st.ID.String())
 	w.Header().Set("X-Surveybox-Oldest-Seq", strconv.FormatUint(st.OldestSeq, 10))
 	rc := http.NewResponseController(w)
 	n, err := Stream(r.Context(), w, h.opt.Spool, after, func() { rc.Flush() })
@@ -216,12 +128,8 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// SpoolHeader is the response header of GET /v1/observations that holds
-// the spool's ID.
-const SpoolHeader = "X-Surveybox-Spool"
-
 // Stream writes the observations after sequence after as NDJSON lines
-// (see Line; cycle and end lines carry the spool's ID), flushing after
+// (see pull.Line; cycle and end lines carry the spool's ID), flushing after
 // each cycle, and ends with a KindEnd line. On an error it stops without
 // the end line, so a reader knows the stream was cut. Entries appended after the stream began are left for the next
 // call. It returns the number of records written. The pull API and the
@@ -244,7 +152,7 @@ func Stream(ctx context.Context, w io.Writer, sp *spool.Spool, after uint64, flu
 		if err != nil {
 			return n, fmt.Errorf("decoding spool entry %d: %w", e.FirstSeq, err)
 		}
-		lines := Lines(e, &b, after)
+		lines := pull.Lines(e.FirstSeq, e.LastSeq, &b, after)
 		lines[0].Spool = st.ID
 		for _, l := range lines {
 			if err := enc.Encode(l); err != nil {
@@ -257,7 +165,7 @@ func Stream(ctx context.Context, w io.Writer, sp *spool.Spool, after uint64, flu
 			flush()
 		}
 	}
-	return n, enc.Encode(Line{Kind: KindEnd, Spool: st.ID, Seq: last, NextSeq: st.NextSeq})
+	return n, enc.Encode(pull.Line{Kind: pull.KindEnd, Spool: st.ID, Seq: last, NextSeq: st.NextSeq})
 }
 
 func (h *handler) statusNow() (Status, error) { return StatusOf(h.opt, h.started) }

@@ -1,4 +1,4 @@
-package uploader_test
+package e2etest
 
 import (
 	"bytes"
@@ -22,9 +22,9 @@ import (
 	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/internal/testrecords"
 	"github.com/surveybox/surveybox/proto/push"
+	"github.com/surveybox/surveybox/pullapi"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/uploader/pull"
 	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 
@@ -288,7 +288,7 @@ func TestAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendCycles(t, tn.sp, 0, 3)
-	serve(t, tn.box, ":80", pull.NewHandler(pull.Options{
+	serve(t, tn.box, ":80", pullapi.NewHandler(pullapi.Options{
 		Spool: tn.sp, WhoIs: boxLC, Version: "test",
 		Operators: config.Operators{Tags: []string{"tag:surveyops"}, Users: []string{"alice@example.com"}},
 	}))

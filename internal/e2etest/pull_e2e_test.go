@@ -1,4 +1,4 @@
-package uploader_test
+package e2etest
 
 import (
 	"bytes"
@@ -14,9 +14,10 @@ import (
 
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/proto/pull"
+	"github.com/surveybox/surveybox/pullapi"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/uploader/pull"
 )
 
 // cutAfter ends a response body after n bytes, as a dropped connection.
@@ -41,11 +42,13 @@ func TestPullResumeAndExport(t *testing.T) {
 	defer cancel()
 	tn := newTailnet(t, ctx) // "collector" is tag:surveyops: an operator
 	boxLC, _ := tn.box.LocalClient()
-	serve(t, tn.box, ":80", pull.NewHandler(pull.Options{
+	serve(t, tn.box, ":80", pullapi.NewHandler(pullapi.Options{
 		Spool: tn.sp, WhoIs: boxLC, Version: "v-test", Hostname: "box",
 		Operators: config.Operators{Tags: []string{"tag:surveyops"}},
-		Radio:     func() pull.RadioState { return pull.RadioState{Interface: "wlan0", Present: true, State: "scanning"} },
-		Uploads:   func() uploader.Status { return uploader.Status{Collector: "http://collector:8080", Uploads: 7} },
+		Radio: func() pullapi.RadioState {
+			return pullapi.RadioState{Interface: "wlan0", Present: true, State: "scanning"}
+		},
+		Uploads: func() uploader.Status { return uploader.Status{Collector: "http://collector:8080", Uploads: 7} },
 	}))
 	want := appendCycles(t, tn.sp, 0, 30)
 	st, err := collector.Open(filepath.Join(t.TempDir(), "pulled.db"))
@@ -86,7 +89,7 @@ func TestPullResumeAndExport(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := e.Decode()
-		for _, l := range pull.Lines(e, &b, 0)[1:] {
+		for _, l := range pull.Lines(e.FirstSeq, e.LastSeq, &b, 0)[1:] {
 			if l.BSS != nil {
 				enc.Encode(l.BSS)
 			} else {
@@ -129,7 +132,7 @@ func TestPullResumeAndExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s pull.Status
+	var s pullapi.Status
 	json.NewDecoder(resp.Body).Decode(&s)
 	resp.Body.Close()
 	if s.Version != "v-test" || s.Spool.Records != want || s.Radio == nil || !s.Radio.Present || s.Upload == nil || s.Upload.Uploads != 7 {
@@ -161,7 +164,7 @@ func TestPullAfterSpoolStartsOver(t *testing.T) {
 	tn := newTailnet(t, ctx)
 	boxLC, _ := tn.box.LocalClient()
 	handler := func(sp *spool.Spool) http.Handler {
-		return pull.NewHandler(pull.Options{Spool: sp, WhoIs: boxLC, Hostname: "box",
+		return pullapi.NewHandler(pullapi.Options{Spool: sp, WhoIs: boxLC, Hostname: "box",
 			Operators: config.Operators{Tags: []string{"tag:surveyops"}}})
 	}
 	old := tn.sp

@@ -17,8 +17,8 @@ import (
 	"github.com/surveybox/surveybox/pullapi"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/sshserver"
+	"github.com/surveybox/surveybox/tailnet"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 
 // tailnetDeps is what the tailnet services need from boot mode.
@@ -53,13 +53,18 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 		return
 	}
 	log := d.log
-	srv := uploader.NewNode(d.cfg.Tailnet, log)
+	tc := d.cfg.Tailnet
+	tailnet.ApplyMemoryLimit(int64(tc.MemoryLimit))
+	srv := tailnet.NewNode(tailnet.NodeOptions{
+		Dir: tc.StateDir, Hostname: tc.Hostname, AuthKey: tc.AuthKey.Reveal(), ControlURL: tc.ControlURL,
+		UserLogf: func(format string, args ...any) { log.Info("tailnet: " + fmt.Sprintf(format, args...)) },
+	})
 	srv.Port = d.port
 	started := time.Now()
 	state(tailnetWait)
 	go func() {
 		defer srv.Close()
-		if err := uploader.KeepUp(ctx, srv, log); err != nil {
+		if err := tailnet.KeepUp(ctx, srv, log); err != nil {
 			return
 		}
 		lc, err := srv.LocalClient()
@@ -135,7 +140,7 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 
 // serveSSH runs the operator's SSH service (status, export) on the tailnet
 // listener, presenting the host key the console banner shows.
-func serveSSH(ctx context.Context, ln net.Listener, d tailnetDeps, lc tsauth.WhoIser, popt pullapi.Options, started time.Time) {
+func serveSSH(ctx context.Context, ln net.Listener, d tailnetDeps, lc tailnet.WhoIser, popt pullapi.Options, started time.Time) {
 	err := sshserver.Serve(ctx, ln, sshserver.Config{
 		HostKey:        d.key.Signer,
 		AuthorizedKeys: d.cfg.SSH.AuthorizedKeys,
@@ -161,10 +166,10 @@ func serveSSH(ctx context.Context, ln net.Listener, d tailnetDeps, lc tsauth.Who
 // operatorCheck asks the tailnet who is at remoteAddr and allows the
 // operators of the config: the one policy (tsauth's) behind the pull API,
 // gokrazy's UI and SSH.
-func operatorCheck(lc tsauth.WhoIser, ops config.Operators) func(ctx context.Context, remoteAddr string) (string, error) {
-	policy := tsauth.Policy{Users: ops.Users, Tags: ops.Tags}
+func operatorCheck(lc tailnet.WhoIser, ops config.Operators) func(ctx context.Context, remoteAddr string) (string, error) {
+	policy := tailnet.Policy{Users: ops.Users, Tags: ops.Tags}
 	return func(ctx context.Context, remoteAddr string) (string, error) {
-		id, err := tsauth.Identify(ctx, lc, remoteAddr)
+		id, err := tailnet.Identify(ctx, lc, remoteAddr)
 		if err != nil {
 			return "", err
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/proto/push"
-	"github.com/surveybox/surveybox/uploader/tsauth"
+	"github.com/surveybox/surveybox/tailnet"
 )
 
 // DefaultMaxUploadBytes bounds an upload body by default: the box's
@@ -22,8 +22,8 @@ const DefaultMaxUploadBytes = 64<<20 + 64<<10
 // accepted, others get 403. The box's name is its node name.
 type Handler struct {
 	Store *Store
-	WhoIs tsauth.WhoIser
-	Allow tsauth.Policy
+	WhoIs tailnet.WhoIser
+	Allow tailnet.Policy
 	// MaxUploadBytes bounds a body; larger gives 413. 0: the default.
 	MaxUploadBytes int64
 	Logger         *slog.Logger
@@ -37,10 +37,10 @@ func (h *Handler) log() *slog.Logger {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	deny := func(r *http.Request, id tsauth.Identity, err error) {
+	deny := func(r *http.Request, id tailnet.Identity, err error) {
 		h.log().Warn("collector: refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 	}
-	tsauth.Middleware(h.WhoIs, h.Allow, deny, http.HandlerFunc(h.serve)).ServeHTTP(w, r)
+	tailnet.Middleware(h.WhoIs, h.Allow, deny, http.HandlerFunc(h.serve)).ServeHTTP(w, r)
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
@@ -65,7 +65,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
-	id, _ := tsauth.FromContext(r.Context())
+	id, _ := tailnet.FromContext(r.Context())
 	box := id.Node
 	if !ValidBoxName(box) {
 		http.Error(w, "forbidden: node name "+box+" cannot name a box", http.StatusForbidden)

@@ -216,39 +216,49 @@ func (c *Config) loadAuthKey() error {
 		c.Tailnet.AuthKey = Secret(strings.TrimSpace(k))
 		return nil
 	}
-	p := c.Tailnet.AuthKeyFile
-	if p == "" {
+	if c.Tailnet.AuthKeyFile == "" {
 		return nil
 	}
-	f, err := os.Open(p)
+	key, err := ReadAuthKeyFile(c.Tailnet.AuthKeyFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading auth key: %w", err)
+		return err
+	}
+	c.Tailnet.AuthKey = key
+	return nil
+}
+
+// ReadAuthKeyFile reads a Tailscale auth key from a file that only its
+// owner may read (mode 0600 or stricter), holding one key on one line. A
+// missing file gives an error wrapping fs.ErrNotExist.
+func ReadAuthKeyFile(p string) (Secret, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", fmt.Errorf("reading auth key: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("reading auth key: %w", err)
+		return "", fmt.Errorf("reading auth key: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("auth key file %s is not a regular file", p)
+		return "", fmt.Errorf("auth key file %s is not a regular file", p)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("auth key file %s has mode %04o: it must be 0600 or stricter (chmod 600 %s)", p, perm, p)
+		return "", fmt.Errorf("auth key file %s has mode %04o: it must be 0600 or stricter (chmod 600 %s)", p, perm, p)
 	}
 	buf := make([]byte, 4096)
 	n, err := f.Read(buf)
 	if err != nil && n == 0 {
-		return fmt.Errorf("reading auth key file %s: %w", p, err)
+		return "", fmt.Errorf("reading auth key file %s: %w", p, err)
 	}
 	key := strings.TrimSpace(string(buf[:n]))
 	if key == "" || strings.ContainsAny(key, " \t\r\n") {
-		return fmt.Errorf("auth key file %s must hold one key on one line", p)
+		return "", fmt.Errorf("auth key file %s must hold one key on one line", p)
 	}
-	c.Tailnet.AuthKey = Secret(key)
-	return nil
+	return Secret(key), nil
 }
 
 // String returns the configuration as JSON, without the auth key.

@@ -25,7 +25,7 @@ import (
 	"github.com/surveybox/surveybox/proto/pull"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/uploader/tsauth"
+	"github.com/surveybox/surveybox/tailnet"
 )
 
 // RadioState is what the box knows of its radio, for status and metrics.
@@ -41,7 +41,7 @@ type RadioState struct {
 type Options struct {
 	Spool *spool.Spool
 	// WhoIs identifies callers: tsnet.Server.LocalClient() on the box.
-	WhoIs     tsauth.WhoIser
+	WhoIs     tailnet.WhoIser
 	Operators config.Operators
 	// Radio and Uploads, if set, report the radio and the push loop.
 	Radio   func() RadioState
@@ -80,8 +80,8 @@ func NewHandler(opt Options) http.Handler {
 	h.mux.HandleFunc("GET /v1/observations", h.observations)
 	h.mux.HandleFunc("GET /v1/status", h.status)
 	h.mux.HandleFunc("GET /metrics", h.metrics)
-	policy := tsauth.Policy{Users: opt.Operators.Users, Tags: opt.Operators.Tags}
-	return tsauth.Middleware(opt.WhoIs, policy, func(r *http.Request, id tsauth.Identity, err error) {
+	policy := tailnet.Policy{Users: opt.Operators.Users, Tags: opt.Operators.Tags}
+	return tailnet.Middleware(opt.WhoIs, policy, func(r *http.Request, id tailnet.Identity, err error) {
 		h.denied.Add(1)
 		h.log.Warn("pull API: refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 	}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/surveybox/surveybox/internal/syncbuf"
-	"github.com/surveybox/surveybox/uploader/tsauth"
+	"github.com/surveybox/surveybox/tailnet"
 )
 
 // These tests drive the server with the real OpenSSH client tools
@@ -363,10 +363,10 @@ func TestOpenSSHTailnetIdentity(t *testing.T) {
 	stranger, _ := clientKey(t, dir, "stranger")
 	var mu sync.Mutex
 	var asked []string
-	peer := tsauth.Identity{Node: "alice-laptop", Login: "alice@example.com"}
+	peer := tailnet.Identity{Node: "alice-laptop", Login: "alice@example.com"}
 	var peerErr error
 	// The appliance's policy: tsauth's, as for the pull API, on a fake WhoIs.
-	policy := tsauth.Policy{Users: []string{"alice@example.com"}, Tags: []string{"tag:surveyops"}}
+	policy := tailnet.Policy{Users: []string{"alice@example.com"}, Tags: []string{"tag:surveyops"}}
 	ts := startServer(t, box, func(c *Config) {
 		c.AuthorizedKeys = []string{pub}
 		c.Authorize = func(ctx context.Context, remoteAddr string) (string, error) {
@@ -382,7 +382,7 @@ func TestOpenSSHTailnetIdentity(t *testing.T) {
 			return peer.String(), nil
 		}
 	})
-	set := func(id tsauth.Identity, err error) {
+	set := func(id tailnet.Identity, err error) {
 		mu.Lock()
 		peer, peerErr = id, err
 		asked = nil
@@ -411,7 +411,7 @@ func TestOpenSSHTailnetIdentity(t *testing.T) {
 	}
 
 	t.Run("operator-user-no-key", func(t *testing.T) {
-		set(tsauth.Identity{Node: "alice-laptop", Login: "alice@example.com"}, nil)
+		set(tailnet.Identity{Node: "alice-laptop", Login: "alice@example.com"}, nil)
 		allowed(t, "")
 		checkAsked(t)
 		waitLog(t, ts.logs, `method=tailnet tailnet="node alice-laptop (alice@example.com)"`)
@@ -427,27 +427,27 @@ func TestOpenSSHTailnetIdentity(t *testing.T) {
 		allowed(t, stranger)
 	})
 	t.Run("operator-tag", func(t *testing.T) {
-		set(tsauth.Identity{Node: "ops-1", Login: "tagged-devices", Tags: []string{"tag:other", "tag:surveyops"}}, nil)
+		set(tailnet.Identity{Node: "ops-1", Login: "tagged-devices", Tags: []string{"tag:other", "tag:surveyops"}}, nil)
 		allowed(t, "")
 	})
 	t.Run("tagged-node-of-operator-user", func(t *testing.T) {
 		// A user login never vouches for a tagged node.
-		set(tsauth.Identity{Node: "ci", Login: "alice@example.com", Tags: []string{"tag:ci"}}, nil)
+		set(tailnet.Identity{Node: "ci", Login: "alice@example.com", Tags: []string{"tag:ci"}}, nil)
 		denied(t, "")
 	})
 	t.Run("other-user", func(t *testing.T) {
-		set(tsauth.Identity{Node: "bob-laptop", Login: "bob@example.com"}, nil)
+		set(tailnet.Identity{Node: "bob-laptop", Login: "bob@example.com"}, nil)
 		denied(t, stranger)
 		checkAsked(t) // once per connection, not per method
 		denied(t, "")
 	})
 	t.Run("other-user-listed-key", func(t *testing.T) {
 		// Not an operator on the tailnet, but holds a listed key.
-		set(tsauth.Identity{Node: "bob-laptop", Login: "bob@example.com"}, nil)
+		set(tailnet.Identity{Node: "bob-laptop", Login: "bob@example.com"}, nil)
 		allowed(t, listed)
 	})
 	t.Run("whois-error", func(t *testing.T) {
-		set(tsauth.Identity{}, errors.New("no peer at that address"))
+		set(tailnet.Identity{}, errors.New("no peer at that address"))
 		denied(t, "")
 		allowed(t, listed)
 	})

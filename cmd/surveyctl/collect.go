@@ -13,11 +13,11 @@ import (
 	"strings"
 	"time"
 
-	"tailscale.com/envknob"
 	"tailscale.com/tsnet"
 
 	"github.com/surveybox/surveybox/collector"
-	"github.com/surveybox/surveybox/uploader/tsauth"
+	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/tailnet"
 )
 
 // errUsage: bad flags or arguments; the message has been printed.
@@ -79,33 +79,21 @@ func (tf *tailnetFlags) openStoreAndJoin(ctx context.Context, dir, stateName str
 // startNode starts a tsnet node with its state in stateDir and waits until
 // it is up.
 func (tf *tailnetFlags) startNode(ctx context.Context, stateDir string, stderr io.Writer) (*tsnet.Server, error) {
-	envknob.Setenv("TS_NO_LOGS_NO_SUPPORT", "1")
-	key := os.Getenv("TS_AUTHKEY")
+	key := config.Secret(os.Getenv(config.AuthKeyEnv))
 	if tf.authKeyFile != "" {
-		fi, err := os.Stat(tf.authKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("auth key: %w", err)
+		var err error
+		if key, err = config.ReadAuthKeyFile(tf.authKeyFile); err != nil {
+			return nil, err
 		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("auth key file %s has mode %04o: it must be 0600 or stricter", tf.authKeyFile, fi.Mode().Perm())
-		}
-		b, err := os.ReadFile(tf.authKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("auth key: %w", err)
-		}
-		key = strings.TrimSpace(string(b))
 	}
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &tsnet.Server{
-		Dir: stateDir, Hostname: tf.hostname, AuthKey: key, ControlURL: tf.controlURL, AdvertiseTags: tf.tags,
+	s := tailnet.NewNode(tailnet.NodeOptions{
+		Dir: stateDir, Hostname: tf.hostname, AuthKey: key.Reveal(), ControlURL: tf.controlURL, Tags: tf.tags,
+		Verbose:  tf.verbose,
 		UserLogf: func(f string, a ...any) { fmt.Fprintf(stderr, "tailnet: "+f+"\n", a...) },
-		Logf:     func(string, ...any) {},
-	}
-	if tf.verbose {
-		s.Logf = s.UserLogf
-	}
+	})
 	upCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if _, err := s.Up(upCtx); err != nil {
@@ -138,7 +126,7 @@ func collectCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "collect: unexpected arguments %q\n", fs.Args())
 		return errUsage
 	}
-	policy, err := tsauth.ParseList(*allow)
+	policy, err := tailnet.ParseList(*allow)
 	if err == nil && (policy.Empty() || len(policy.Users) > 0) {
 		err = errors.New("give the boxes' tag (tag:surveybox) and/or node names")
 	}

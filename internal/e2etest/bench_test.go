@@ -21,8 +21,8 @@ import (
 	"github.com/surveybox/surveybox/internal/testrecords"
 	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/tailnet"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 
 // sink reads an upload and acknowledges it without storing, so the
@@ -169,7 +169,7 @@ func BenchmarkBoxRSSUploadBacklog(b *testing.B) {
 	}
 	defer store.Close()
 	lc, _ := col.LocalClient()
-	serve(b, col, ":8080", &collector.Handler{Store: store, WhoIs: lc, Allow: tsauth.Policy{Nodes: []string{"kbox"}}})
+	serve(b, col, ":8080", &collector.Handler{Store: store, WhoIs: lc, Allow: tailnet.Policy{Nodes: []string{"kbox"}}})
 
 	cfg := childConfig{ControlURL: ctl.URL, StateDir: filepath.Join(dir, "tsnet"), SpoolPath: spoolPath,
 		Collector: "http://collector:8080", BatchMaxBytes: 1 << 20, MemoryLimit: 48 << 20}

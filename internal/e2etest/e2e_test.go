@@ -24,8 +24,8 @@ import (
 	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/pullapi"
 	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/tailnet"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 
 func TestMain(m *testing.M) {
@@ -36,8 +36,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// tailnet is a test tailnet with a box and a collector node.
-type tailnet struct {
+// testNet is a test tailnet with a box and a collector node.
+type testNet struct {
 	ctl            *tailtest.Control
 	box, collector *tsnet.Server
 	store          *collector.Store
@@ -45,9 +45,9 @@ type tailnet struct {
 	sp             *spool.Spool
 }
 
-func newTailnet(t *testing.T, ctx context.Context) *tailnet {
+func newTailnet(t *testing.T, ctx context.Context) *testNet {
 	t.Helper()
-	tn := &tailnet{ctl: tailtest.StartControl(t)}
+	tn := &testNet{ctl: tailtest.StartControl(t)}
 	tn.collector = tn.ctl.StartNode(t, ctx, "collector", "tag:surveyops")
 	tn.box = tn.ctl.StartNode(t, ctx, "box", "tag:surveybox")
 	var err error
@@ -60,7 +60,7 @@ func newTailnet(t *testing.T, ctx context.Context) *tailnet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn.handler = &collector.Handler{Store: tn.store, WhoIs: lc, Allow: tsauth.Policy{Tags: []string{"tag:surveybox"}}}
+	tn.handler = &collector.Handler{Store: tn.store, WhoIs: lc, Allow: tailnet.Policy{Tags: []string{"tag:surveybox"}}}
 	tn.sp = openSpool(t, filepath.Join(t.TempDir(), "spool.db"))
 	return tn
 }
@@ -90,7 +90,7 @@ func serve(t testing.TB, node *tsnet.Server, addr string, h http.Handler) (stop 
 	return stop
 }
 
-func (tn *tailnet) pusher(t *testing.T) *uploader.Pusher {
+func (tn *testNet) pusher(t *testing.T) *uploader.Pusher {
 	p, err := uploader.New(uploader.Options{
 		Spool: tn.sp, Client: tn.box.HTTPClient(), Collector: "http://collector:8080",
 		BatchMaxBytes: 16 << 10, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,

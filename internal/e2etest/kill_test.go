@@ -21,8 +21,8 @@ import (
 	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/internal/testrecords"
 	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/tailnet"
 	"github.com/surveybox/surveybox/uploader"
-	"github.com/surveybox/surveybox/uploader/tsauth"
 )
 
 // childEnv makes the test binary run childBox instead of the tests: a box
@@ -61,7 +61,7 @@ func childBox() int {
 	}
 	fail := func(err error) int { fmt.Println("ERROR", err); return 1 }
 	ctx := context.Background()
-	uploader.ApplyMemoryLimit(cfg.MemoryLimit)
+	tailnet.ApplyMemoryLimit(cfg.MemoryLimit)
 	if cfg.BatchMaxBytes == 0 {
 		cfg.BatchMaxBytes = 8 << 10
 	}
@@ -145,7 +145,7 @@ func TestKillBoxMidUpload(t *testing.T) {
 	}
 	defer st.Close()
 	lc, _ := col.LocalClient()
-	serve(t, col, ":8080", &collector.Handler{Store: st, WhoIs: lc, Allow: tsauth.Policy{Nodes: []string{"kbox"}}})
+	serve(t, col, ":8080", &collector.Handler{Store: st, WhoIs: lc, Allow: tailnet.Policy{Nodes: []string{"kbox"}}})
 
 	dir := t.TempDir()
 	cfg := childConfig{ControlURL: ctl.URL, StateDir: filepath.Join(dir, "tsnet"), SpoolPath: filepath.Join(dir, "spool.db"),

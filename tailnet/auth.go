@@ -1,8 +1,4 @@
-// Package tsauth authorizes HTTP requests that arrive over the tailnet by
-// the caller's tailnet identity, asked of the local Tailscale node
-// (LocalClient().WhoIs of the request's RemoteAddr), never by anything the
-// caller declares about itself.
-package tsauth
+package tailnet
 
 import (
 	"context"

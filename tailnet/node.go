@@ -1,8 +1,7 @@
-package uploader
+package tailnet
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -10,34 +9,50 @@ import (
 
 	"tailscale.com/envknob"
 	"tailscale.com/tsnet"
-
-	"github.com/surveybox/surveybox/config"
 )
 
-// NewNode returns the box's tsnet node for the config: state in StateDir
-// (on /perm: losing it makes a new node), not ephemeral, the auth key
-// from the config (AuthKeyFile or TS_AUTHKEY; ignored once the node is
-// registered), and no log uploads to Tailscale (TS_NO_LOGS_NO_SUPPORT).
-// Tailscale's verbose logs are dropped; the few user-facing lines (e.g. a
-// login URL when no key is set) go to logger. It also applies the memory
-// limit (ApplyMemoryLimit). The node is not started.
-func NewNode(c config.Tailnet, logger *slog.Logger) *tsnet.Server {
+// NodeOptions describe a tsnet node.
+type NodeOptions struct {
+	// Dir holds the node's state; losing it makes a new node.
+	Dir string
+	// Hostname is the node's name on the tailnet.
+	Hostname string
+	// AuthKey logs the node in the first time; ignored once it is
+	// registered. Empty: an interactive login URL is logged.
+	AuthKey string
+	// ControlURL is the coordination server; empty means Tailscale's.
+	ControlURL string
+	// Tags the node advertises (a tagged auth key sets them too).
+	Tags []string
+	// UserLogf receives the few user-facing lines (a login URL, say); nil
+	// discards them. With Verbose it also receives Tailscale's own logs.
+	UserLogf func(format string, args ...any)
+	Verbose  bool
+}
+
+// NewNode returns a tsnet node for o, not yet started: not ephemeral, no
+// log uploads to Tailscale (TS_NO_LOGS_NO_SUPPORT), Tailscale's verbose
+// logs dropped unless o.Verbose.
+func NewNode(o NodeOptions) *tsnet.Server {
 	envknob.Setenv("TS_NO_LOGS_NO_SUPPORT", "1")
-	ApplyMemoryLimit(int64(c.MemoryLimit))
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	userLogf := o.UserLogf
+	if userLogf == nil {
+		userLogf = func(string, ...any) {}
 	}
-	return &tsnet.Server{
-		Dir:        c.StateDir,
-		Hostname:   c.Hostname,
-		AuthKey:    c.AuthKey.Reveal(),
-		ControlURL: c.ControlURL,
-		Ephemeral:  false,
-		UserLogf: func(format string, args ...any) {
-			logger.Info("tailnet: " + sprintf(format, args...))
-		},
-		Logf: func(string, ...any) {},
+	s := &tsnet.Server{
+		Dir:           o.Dir,
+		Hostname:      o.Hostname,
+		AuthKey:       o.AuthKey,
+		ControlURL:    o.ControlURL,
+		AdvertiseTags: o.Tags,
+		Ephemeral:     false,
+		UserLogf:      userLogf,
+		Logf:          func(string, ...any) {},
 	}
+	if o.Verbose {
+		s.Logf = s.UserLogf
+	}
+	return s
 }
 
 // ApplyMemoryLimit sets the Go memory limit to limit bytes unless
@@ -78,5 +93,3 @@ func KeepUp(ctx context.Context, s *tsnet.Server, logger *slog.Logger) error {
 		}
 	}
 }
-
-func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -1,4 +1,4 @@
-package tsauth
+package tailnet
 
 import "testing"
 

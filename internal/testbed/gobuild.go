@@ -9,11 +9,11 @@ import (
 )
 
 // BuildGoBinary builds a static linux/amd64 binary of the Go package pkg
-// (e.g. "github.com/surveybox/surveybox/appliance" or "./appliance" relative
+// (e.g. "github.com/surveybox/surveybox/cmd/surveyscan" or "./cmd/surveyscan" relative
 // to dir) into outDir and returns its path, for Options.Files:
 //
-//	bin, err := testbed.BuildGoBinary(ctx, t.TempDir(), "github.com/surveybox/surveybox/appliance")
-//	opts.Files = map[string]string{"/usr/bin/appliance": bin}
+//	bin, err := testbed.BuildGoBinary(ctx, t.TempDir(), "github.com/surveybox/surveybox/cmd/surveyscan")
+//	opts.Files = map[string]string{"/usr/bin/surveyscan": bin}
 func BuildGoBinary(ctx context.Context, outDir, pkg string) (string, error) {
 	out := filepath.Join(outDir, filepath.Base(pkg))
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)

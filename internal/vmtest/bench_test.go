@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkVMDumpVsIW boots a VM with ≥100 BSSes and times, in the same
-// run, N back-to-back `appliance -once -no-trigger -json` (dump + decode +
+// run, N back-to-back `surveyscan -once -no-trigger -json` (dump + decode +
 // JSON) against N `iw dev wlan0 scan dump` (dump + decode + text) of the
 // same cache, reporting both and their ratio. Each benchmark iteration is
 // one VM boot: run with -benchtime=1x (make bench).
@@ -23,17 +23,16 @@ func BenchmarkVMDumpVsIW(b *testing.B) {
 	}
 	const n = 20
 	sc := testbed.ManyBSSScenario(120)
-	bin := buildApplianceTB(b)
 	for i := 0; i < b.N; i++ {
 		o := sc.Options()
-		o.Files = map[string]string{"/bin/appliance": bin}
+		o.Files = map[string]string{"/bin/surveyscan": surveyscanBin}
 		o.Timeout = 300 * time.Second
 		o.Script = `
 tb_scan -n 2 wlan0 > /dev/null
-appliance -once -no-trigger -json -iface wlan0 | wc -l > /out/bss-count
+surveyscan -once -no-trigger -json -iface wlan0 | wc -l > /out/bss-count
 echo 'i=0; while [ $i -lt ` + strconv.Itoa(n) + ` ]; do "$@" > /dev/null || exit 1; i=$((i+1)); done' > /tmp/loop.sh
 time -p sh /tmp/loop.sh iw dev wlan0 scan dump 2> /out/iw.time
-time -p sh /tmp/loop.sh appliance -once -no-trigger -json -iface wlan0 2> /out/ours.time
+time -p sh /tmp/loop.sh surveyscan -once -no-trigger -json -iface wlan0 2> /out/ours.time
 `
 		res, err := testbed.Run(context.Background(), a, o)
 		if err != nil {

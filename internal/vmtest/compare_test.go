@@ -13,7 +13,7 @@ import (
 // TestApplianceMatchesIW is the survey engine's acceptance test: in one VM
 // with the standard scenario (open, WPA2, WPA3, transition, OWE, EAP,
 // hidden, non-UTF-8, HT40, VHT80, HE, b-only, WPA/WPA2 mixed), the JSON of
-// `appliance -once -json` must equal what iw prints for the same kernel
+// `surveyscan -once -json` must equal what iw prints for the same kernel
 // scan cache, for every BSS and field, and likewise for the channel survey.
 // With SURVEYBOX_UPDATE_CAPTURE=1 it refreshes survey/testdata/capture.
 func TestApplianceMatchesIW(t *testing.T) {
@@ -22,18 +22,18 @@ func TestApplianceMatchesIW(t *testing.T) {
 # iw's scans first fill the cache with every BSS (hidden ones beacon only).
 tb_scan -n 2 wlan0 > /out/iw-scan.txt
 # Then our scan, and iw's dump of the very cache ours just read.
-timeout 60 appliance -once -json -iface wlan0 -capture /out/cap > /out/ours.jsonl 2> /out/ours.err
+timeout 60 surveyscan -once -json -iface wlan0 -capture /out/cap > /out/ours.jsonl 2> /out/ours.err
 timeout 20 iw dev wlan0 scan dump > /out/iw-dump.txt
-timeout 30 appliance -once -json -survey -iface wlan0 -capture /out/cap > /out/survey.jsonl 2>> /out/ours.err
+timeout 30 surveyscan -once -json -survey -iface wlan0 -capture /out/cap > /out/survey.jsonl 2>> /out/ours.err
 timeout 20 iw dev wlan0 survey dump > /out/iw-survey.txt
 # Scan options: a directed probe names the hidden network; a passive scan
 # on one channel sends no probes and still hears the beacons.
-timeout 60 appliance -once -json -iface wlan0 -flush -ssid tb-hidden -freq 2462 > /out/directed.jsonl 2>> /out/ours.err
-timeout 60 appliance -once -json -iface wlan0 -flush -passive -freq 2412 > /out/passive.jsonl 2>> /out/ours.err
+timeout 60 surveyscan -once -json -iface wlan0 -flush -ssid tb-hidden -freq 2462 > /out/directed.jsonl 2>> /out/ours.err
+timeout 60 surveyscan -once -json -iface wlan0 -flush -passive -freq 2412 > /out/passive.jsonl 2>> /out/ours.err
 `
 	res := runVM(t, sc, script, 180*time.Second)
 	if e := strings.TrimSpace(string(res.Files["ours.err"])); e != "" {
-		t.Errorf("appliance stderr:\n%s", e)
+		t.Errorf("surveyscan stderr:\n%s", e)
 	}
 
 	iw, err := testbed.ParseIWScan(string(res.Files["iw-dump.txt"]))
@@ -42,7 +42,7 @@ timeout 60 appliance -once -json -iface wlan0 -flush -passive -freq 2412 > /out/
 	}
 	ours, err := testbed.DecodeJSONLines(res.Files["ours.jsonl"])
 	if err != nil {
-		t.Fatalf("decoding the appliance's JSON: %v", err)
+		t.Fatalf("decoding surveyscan's JSON: %v", err)
 	}
 	for _, d := range testbed.Compare(iw, ours) {
 		t.Error(d)
@@ -56,7 +56,7 @@ timeout 60 appliance -once -json -iface wlan0 -flush -passive -freq 2412 > /out/
 	}
 	for _, b := range sc.BSSes() {
 		if !have[b.BSSID] {
-			t.Errorf("scenario BSS %s (%q) missing from the appliance's scan", b.BSSID, b.SSID)
+			t.Errorf("scenario BSS %s (%q) missing from surveyscan's scan", b.BSSID, b.SSID)
 		}
 	}
 	t.Logf("compared %d BSSes with iw (%d in the scenario)", len(ours), len(sc.BSSes()))
@@ -67,10 +67,10 @@ timeout 60 appliance -once -json -iface wlan0 -flush -passive -freq 2412 > /out/
 	}
 	chans, err := testbed.DecodeJSONLines(res.Files["survey.jsonl"])
 	if err != nil {
-		t.Fatalf("decoding the appliance's survey JSON: %v", err)
+		t.Fatalf("decoding surveyscan's survey JSON: %v", err)
 	}
 	if len(iws) == 0 || len(chans) != len(iws) {
-		t.Errorf("survey: appliance %d channels, iw %d", len(chans), len(iws))
+		t.Errorf("survey: surveyscan %d channels, iw %d", len(chans), len(iws))
 	}
 	// The two survey dumps are not atomic: counters may advance between them.
 	for _, d := range testbed.CompareSurvey(iws, chans, 50) {

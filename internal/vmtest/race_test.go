@@ -12,7 +12,7 @@ import (
 	"github.com/surveybox/surveybox/wifi"
 )
 
-// cycleLine mirrors the appliance's per-cycle JSON summary.
+// cycleLine mirrors surveyscan's per-cycle JSON summary.
 type cycleLine struct {
 	Type       string       `json:"type"`
 	TimeMs     int64        `json:"t_ms"`
@@ -28,7 +28,7 @@ type cycleLine struct {
 }
 
 // TestScannerSurvivesScanStorm is the libnl failure replayed on the real
-// kernel: while the appliance scans in cycles, another process keeps
+// kernel: while surveyscan scans in cycles, another process keeps
 // triggering scans (`iw dev wlan0 scan trigger` in a loop) and access
 // points go down and come back. Every cycle must complete, and once the
 // storm is over the scanner must still deliver every access point.
@@ -40,7 +40,7 @@ func TestScannerSurvivesScanStorm(t *testing.T) {
 	const freqs = "2412,2462,5180,5745"
 	script := `
 FREQS="` + strings.ReplaceAll(freqs, ",", " ") + `"
-appliance -json -iface wlan0 -freq ` + freqs + ` -cycles 0 -interval 200ms > /out/cycles.jsonl 2> /out/appliance.err &
+surveyscan -json -iface wlan0 -freq ` + freqs + ` -cycles 0 -interval 200ms > /out/cycles.jsonl 2> /out/surveyscan.err &
 APP=$!
 cycles() { n=$(grep -c '"type":"cycle"' /out/cycles.jsonl 2>/dev/null); echo ${n:-0}; }
 date +%s > /out/storm-start
@@ -63,16 +63,16 @@ touch /tmp/stop-storm; wait $STORM
 START=$(cycles); echo $START > /out/cycles-at-storm-end
 # The scanner keeps delivering: three more full cycles, bounded in time.
 i=0; while [ $(cycles) -lt $((START + 4)) ] && [ $i -lt 120 ]; do sleep 0.5; i=$((i+1)); done
-kill -TERM $APP; wait $APP; echo $? > /out/appliance.rc
+kill -TERM $APP; wait $APP; echo $? > /out/surveyscan.rc
 `
 	res := runVM(t, sc, script, 240*time.Second)
 	file := func(name string) string { return strings.TrimSpace(string(res.Files[name])) }
-	if rc := file("appliance.rc"); rc != "0" {
-		t.Errorf("appliance exit status %q, stderr:\n%s", rc, file("appliance.err"))
+	if rc := file("surveyscan.rc"); rc != "0" {
+		t.Errorf("surveyscan exit status %q, stderr:\n%s", rc, file("surveyscan.err"))
 	}
 	lines := jsonLines[cycleLine](t, res.Files["cycles.jsonl"])
 	if len(lines) == 0 {
-		t.Fatalf("the appliance printed no cycles; stderr:\n%s", file("appliance.err"))
+		t.Fatalf("surveyscan printed no cycles; stderr:\n%s", file("surveyscan.err"))
 	}
 	// Cycles numbered after this one started once the storm had stopped.
 	stormEnd, err := strconv.Atoi(file("cycles-at-storm-end"))

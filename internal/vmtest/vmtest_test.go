@@ -1,4 +1,5 @@
-// Package vmtest runs the appliance against the real Linux kernel:
+// Package vmtest runs the survey engine (the surveyscan explorer) against
+// the real Linux kernel:
 // cfg80211/mac80211 with mac80211_hwsim radios and hostapd access points in
 // a throwaway qemu VM (internal/testbed), checked against iw in the same VM.
 package vmtest
@@ -7,8 +8,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,21 +28,28 @@ func assets(t *testing.T) testbed.Assets {
 	return a
 }
 
-// buildAppliance compiles a static appliance for the VM.
-func buildAppliance(t *testing.T) string { return buildApplianceTB(t) }
+// surveyscanBin is the static surveyscan binary for the VM, built once by
+// TestMain before any test's clock starts.
+var surveyscanBin string
 
-func buildApplianceTB(t testing.TB) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "appliance")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/surveybox/surveybox/appliance")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the appliance: %v\n%s", err, b)
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vmtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	return out
+	surveyscanBin, err = testbed.BuildGoBinary(context.Background(), dir, "github.com/surveybox/surveybox/cmd/surveyscan")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "building surveyscan for the VM:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
-// runVM boots the scenario with the appliance at /bin/appliance and runs
+// runVM boots the scenario with surveyscan at /bin/surveyscan and runs
 // script; it fails the test with the console tail when the VM fails.
 func runVM(t *testing.T, sc testbed.Scenario, script string, timeout time.Duration) *testbed.Result {
 	t.Helper()
@@ -49,7 +57,7 @@ func runVM(t *testing.T, sc testbed.Scenario, script string, timeout time.Durati
 	if o.Files == nil {
 		o.Files = map[string]string{}
 	}
-	o.Files["/bin/appliance"] = buildAppliance(t)
+	o.Files["/bin/surveyscan"] = surveyscanBin
 	o.Script = script
 	o.Timeout = timeout
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)

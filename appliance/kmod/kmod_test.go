@@ -1,4 +1,4 @@
-package main
+package kmod
 
 import (
 	"encoding/json"
@@ -127,18 +127,18 @@ func TestModuleLoad(t *testing.T) {
 		{
 			name:     "VM kernel: no WiFi modules",
 			dep:      "kernel/drivers/hwmon/pwm-fan.ko:\n",
-			wantErr:  errModulesAbsent,
+			wantErr:  ErrAbsent,
 			wantLine: "modules: brcmfmac not present in this kernel (no WiFi driver to load)",
 		},
 		{
 			name:     "no /lib/modules at all",
-			wantErr:  errModulesAbsent,
+			wantErr:  ErrAbsent,
 			wantLine: "modules: brcmfmac not present in this kernel (no WiFi driver to load)",
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls []string
-			l := &moduleLoader{
+			l := &Loader{
 				dir: fakeModules(t, tt.dep, tt.builtin, tt.skipFiles...),
 				finit: func(f *os.File, params string, flags int) error {
 					name := modName(f.Name())
@@ -153,7 +153,7 @@ func TestModuleLoad(t *testing.T) {
 					return tt.errs[modName(f.Name())]
 				},
 			}
-			res, err := l.load(wifiModules)
+			res, err := l.Load(WiFi())
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -163,7 +163,7 @@ func TestModuleLoad(t *testing.T) {
 			var got []string
 			for _, r := range res {
 				got = append(got, r.Name+"="+string(r.Status))
-				if (r.Status == modFailed) != (r.Err != nil) {
+				if (r.Status == Failed) != (r.Err != nil) {
 					t.Errorf("%s: status %s with err %v", r.Name, r.Status, r.Err)
 				}
 			}
@@ -171,7 +171,7 @@ func TestModuleLoad(t *testing.T) {
 				t.Errorf("results %q, want %q", got, tt.want)
 			}
 			if tt.wantLine != "" {
-				if line := summarizeModules(res, err); line != tt.wantLine {
+				if line := Summary(res, err); line != tt.wantLine {
 					t.Errorf("line %q, want %q", line, tt.wantLine)
 				}
 			}
@@ -190,11 +190,11 @@ func TestModulesDepOfKernelRPi(t *testing.T) {
 		t.Fatalf("kernel.rpi has %d module trees: %q", len(rels), rels)
 	}
 	var calls []string
-	l := &moduleLoader{dir: rels[0], finit: func(f *os.File, _ string, _ int) error {
+	l := &Loader{dir: rels[0], finit: func(f *os.File, _ string, _ int) error {
 		calls = append(calls, modName(f.Name()))
 		return nil
 	}}
-	if _, err := l.load(wifiModules); err != nil {
+	if _, err := l.Load(WiFi()); err != nil {
 		t.Fatal(err)
 	}
 	if len(calls) < 2 || calls[len(calls)-1] == "brcmutil" || indexOf(calls, "brcmutil") > indexOf(calls, "brcmfmac") || indexOf(calls, "brcmfmac") > indexOf(calls, "brcmfmac-wcc") {

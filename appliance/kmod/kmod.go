@@ -1,4 +1,7 @@
-package main
+// Package kmod loads kernel modules with finit_module(2) in the order
+// modules.dep gives, the way modprobe would, on a system (gokrazy) that has
+// no modprobe; and names the Raspberry Pi's WiFi driver modules.
+package kmod
 
 import (
 	"bufio"
@@ -12,46 +15,48 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The Raspberry Pi's WiFi driver. gokrazy's kernel.rpi has cfg80211 built in
-// and brcmfmac as a module; nothing in gokrazy loads it, so the appliance does.
+// WiFi lists the Raspberry Pi's WiFi driver modules. gokrazy's kernel.rpi
+// has cfg80211 built in and brcmfmac as a module; nothing in gokrazy loads it, so the appliance does.
 // brcmfmac asks for its firmware-vendor module (brcmfmac-wcc on the Pi's
 // Broadcom/Cypress chips) with request_module(), which needs a modprobe that
 // gokrazy does not have: loading the vendor modules right after brcmfmac
 // registers them before the (asynchronous) probe attaches, so the request is
 // never made.
-var wifiModules = []string{"brcmfmac", "brcmfmac-wcc", "brcmfmac-cyw", "brcmfmac-bca"}
+func WiFi() []string {
+	return []string{"brcmfmac", "brcmfmac-wcc", "brcmfmac-cyw", "brcmfmac-bca"}
+}
 
-// moduleStatus is what happened to one module.
-type moduleStatus string
+// Status is what happened to one module.
+type Status string
 
 const (
-	modLoaded  moduleStatus = "loaded"
-	modAlready moduleStatus = "already loaded"
-	modBuiltin moduleStatus = "built in"
-	modFailed  moduleStatus = "failed"
+	Loaded  Status = "loaded"
+	Already Status = "already loaded"
+	Builtin Status = "built in"
+	Failed  Status = "failed"
 )
 
-type moduleResult struct {
+type Result struct {
 	Name   string // brcmfmac
 	Path   string // relative to the modules directory
-	Status moduleStatus
+	Status Status
 	Err    error
 }
 
-// moduleLoader loads kernel modules with finit_module(2), in the dependency
+// Loader loads kernel modules with finit_module(2), in the dependency
 // order modules.dep gives (what modprobe would do), without modprobe.
-type moduleLoader struct {
+type Loader struct {
 	dir   string                                           // /lib/modules/<release>
 	finit func(f *os.File, params string, flags int) error // unix.FinitModule in production
 }
 
-func newModuleLoader() (*moduleLoader, error) {
+func NewLoader() (*Loader, error) {
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
 		return nil, err
 	}
 	release := unix.ByteSliceToString(uts.Release[:])
-	return &moduleLoader{
+	return &Loader{
 		dir: filepath.Join("/lib/modules", release),
 		finit: func(f *os.File, params string, flags int) error {
 			return unix.FinitModule(int(f.Fd()), params, flags)
@@ -107,27 +112,27 @@ func builtinModules(dir string) map[string]bool {
 	return m
 }
 
-// errModulesAbsent means the kernel has none of the wanted modules.
-var errModulesAbsent = errors.New("not present")
+// ErrAbsent means the kernel has none of the wanted modules.
+var ErrAbsent = errors.New("not present")
 
 // load loads each wanted module that exists, dependencies first, each module
 // at most once. A module that is absent from modules.dep is skipped; if none
-// is present (a VM kernel without WiFi), it returns errModulesAbsent. EEXIST
+// is present (a VM kernel without WiFi), it returns ErrAbsent. EEXIST
 // (already loaded) is success. A failed dependency fails its dependents
 // without another finit_module call.
-func (l *moduleLoader) load(wanted []string) ([]moduleResult, error) {
+func (l *Loader) Load(wanted []string) ([]Result, error) {
 	builtin := builtinModules(l.dir)
 	deps, byName, err := readModulesDep(l.dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s: %w", filepath.Join(l.dir, "modules.dep"), err)
 	}
-	var res []moduleResult
-	done := map[string]*moduleResult{} // by path
-	loadOne := func(p string) *moduleResult {
+	var res []Result
+	done := map[string]*Result{} // by path
+	loadOne := func(p string) *Result {
 		if r, ok := done[p]; ok {
 			return r
 		}
-		r := &moduleResult{Name: modName(p), Path: p}
+		r := &Result{Name: modName(p), Path: p}
 		done[p] = r
 		for i := len(deps[p]) - 1; i >= 0; i-- {
 			d := deps[p][i]
@@ -137,8 +142,8 @@ func (l *moduleLoader) load(wanted []string) ([]moduleResult, error) {
 				done[d] = dr
 				res = append(res, *dr)
 			}
-			if dr.Status == modFailed {
-				r.Status, r.Err = modFailed, fmt.Errorf("dependency %s failed", dr.Name)
+			if dr.Status == Failed {
+				r.Status, r.Err = Failed, fmt.Errorf("dependency %s failed", dr.Name)
 				return r
 			}
 		}
@@ -149,7 +154,7 @@ func (l *moduleLoader) load(wanted []string) ([]moduleResult, error) {
 	for _, name := range wanted {
 		name = modName(name)
 		if builtin[name] {
-			res = append(res, moduleResult{Name: name, Status: modBuiltin})
+			res = append(res, Result{Name: name, Status: Builtin})
 			found = true
 			continue
 		}
@@ -165,16 +170,16 @@ func (l *moduleLoader) load(wanted []string) ([]moduleResult, error) {
 		res = append(res, *r)
 	}
 	if !found {
-		return nil, errModulesAbsent
+		return nil, ErrAbsent
 	}
 	return res, nil
 }
 
-func (l *moduleLoader) loadFile(rel string) *moduleResult {
-	r := &moduleResult{Name: modName(rel), Path: rel}
+func (l *Loader) loadFile(rel string) *Result {
+	r := &Result{Name: modName(rel), Path: rel}
 	f, err := os.Open(filepath.Join(l.dir, rel))
 	if err != nil {
-		r.Status, r.Err = modFailed, err
+		r.Status, r.Err = Failed, err
 		return r
 	}
 	defer f.Close()
@@ -184,18 +189,18 @@ func (l *moduleLoader) loadFile(rel string) *moduleResult {
 	}
 	switch err := l.finit(f, "", flags); {
 	case err == nil:
-		r.Status = modLoaded
+		r.Status = Loaded
 	case errors.Is(err, unix.EEXIST):
-		r.Status = modAlready
+		r.Status = Already
 	default:
-		r.Status, r.Err = modFailed, fmt.Errorf("finit_module %s: %w", rel, err)
+		r.Status, r.Err = Failed, fmt.Errorf("finit_module %s: %w", rel, err)
 	}
 	return r
 }
 
-// summarizeModules is the console line for a load.
-func summarizeModules(res []moduleResult, err error) string {
-	if errors.Is(err, errModulesAbsent) {
+// Summary is the console line for a load.
+func Summary(res []Result, err error) string {
+	if errors.Is(err, ErrAbsent) {
 		return "modules: brcmfmac not present in this kernel (no WiFi driver to load)"
 	}
 	if err != nil {

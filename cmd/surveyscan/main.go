@@ -1,3 +1,12 @@
+// Command surveyscan is the survey engine's explorer for developers: it
+// scans with nl80211 as the box does and prints what it finds, as text or
+// JSON, once or in cycles, and can capture the raw netlink replies for
+// testdata. It needs Linux, a wireless interface and root (or
+// CAP_NET_ADMIN). The box's own service is package appliance.
+//
+//	surveyscan -once -json -iface wlan0          one JSON object per BSS
+//	surveyscan -once -json -survey -iface wlan0  the channel survey
+//	surveyscan -json -cycles 10 -interval 5s     ten cycles, a summary line each
 package main
 
 import (
@@ -9,9 +18,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -20,7 +31,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// options are the appliance's command-line flags.
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command-line flags.
 type options struct {
 	once      bool
 	json      bool
@@ -36,14 +53,11 @@ type options struct {
 	interval  time.Duration
 	timeout   time.Duration
 	verbose   bool
-	boot      string          // auto, on, off (boot.go)
-	sink      snapshotSink    // boot mode: where scan snapshots go (the spool)
-	explicit  map[string]bool // flags given on the command line
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("appliance", flag.ContinueOnError)
+	fs := flag.NewFlagSet("surveyscan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.once, "once", false, "scan once, print the results and exit")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
@@ -74,22 +88,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.interval, "interval", 30*time.Second, "pause between scan cycles")
 	fs.DurationVar(&o.timeout, "scan-timeout", 30*time.Second, "give up waiting for a scan after this long")
 	fs.BoolVar(&o.verbose, "v", false, "log debug details")
-	fs.StringVar(&o.boot, "boot", "auto", "boot mode (load the WiFi driver, SSH host key, console banner): on, off, or auto = on when gokrazy supervises a service run (no -once, no -cycles)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	o.explicit = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { o.explicit[f.Name] = true })
-	switch o.boot {
-	case "auto", "on", "off":
-	default:
-		return o, fmt.Errorf("-boot %q: want auto, on or off", o.boot)
-	}
-	if o.boot == "on" && (o.once || o.cycles > 0) {
-		return o, errors.New("-boot=on runs the service; it excludes -once and -cycles")
 	}
 	if o.passive && len(o.ssids) > 0 {
 		return o, errors.New("-passive and -ssid exclude each other: a passive scan sends no probes")
@@ -103,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintln(stderr, "appliance:", err)
+		fmt.Fprintln(stderr, "surveyscan:", err)
 		return 2
 	}
 	level := slog.LevelInfo
@@ -111,53 +114,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	service := !o.once && o.cycles == 0
-	if o.boot == "on" || (o.boot == "auto" && service && underGokrazy()) {
-		if err := bootMain(ctx, o, log, stdout, stderr); err != nil {
-			log.Error("appliance failed", "err", err)
-			return 1
-		}
-		return 0
-	}
-	if err := scanMain(ctx, o, log, stdout, nil); err != nil {
-		log.Error("appliance failed", "err", err)
+	if err := scanMain(ctx, o, log, stdout); err != nil {
+		log.Error("surveyscan failed", "err", err)
 		return 1
 	}
 	return 0
 }
 
-// noRadioRetry is how often the service looks for a radio that is missing.
-const noRadioRetry = 30 * time.Second
-
-// scanMain scans as the flags say. radio, if not nil, is told the radio
-// state whenever it changes (boot mode's banner).
-func scanMain(ctx context.Context, o options, log *slog.Logger, stdout io.Writer, radio func(string)) error {
-	if radio == nil {
-		radio = func(string) {}
-	}
-	cfg := survey.Config{Interface: o.iface, Logger: log, ScanTimeout: o.timeout}
-	sc, err := survey.Open(ctx, cfg)
-	radio(radioFromOpen(interfaceOf(sc), err))
-	// As a service, a missing radio is a state to report, not a crash:
-	// gokrazy would restart a failing program in a loop. In boot mode the
-	// radio may still be coming up (brcmfmac probes and loads its firmware
-	// after the module is loaded), so look more often at first.
-	start := time.Now()
-	for service := !o.once && o.cycles == 0; service && errors.Is(err, survey.ErrNoRadio); {
-		retry := noRadioRetry
-		if time.Since(start) < time.Minute {
-			retry = 5 * time.Second
-		}
-		log.Warn("no radio; scanning will start when one appears", "err", err, "retry", retry)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(retry):
-		}
-		sc, err = survey.Open(ctx, cfg)
-		radio(radioFromOpen(interfaceOf(sc), err))
-	}
+// scanMain scans as the flags say.
+func scanMain(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) error {
+	sc, err := survey.Open(ctx, survey.Config{Interface: o.iface, Logger: log, ScanTimeout: o.timeout})
 	if err != nil {
 		return err
 	}
@@ -176,18 +142,11 @@ func scanMain(ctx context.Context, o options, log *slog.Logger, stdout io.Writer
 
 	switch {
 	case o.once && o.survey:
-		return onceSurvey(ctx, sc, o, enc, stdout)
+		return onceSurvey(ctx, sc, o, log, enc, stdout)
 	case o.once:
 		return onceScan(ctx, sc, o, req, log, enc, stdout)
 	}
 	return runCycles(ctx, sc, o, req, log, enc)
-}
-
-func interfaceOf(sc *survey.Scanner) survey.Interface {
-	if sc == nil {
-		return survey.Interface{}
-	}
-	return sc.Interface()
 }
 
 func onceScan(ctx context.Context, sc *survey.Scanner, o options, req survey.ScanRequest, log *slog.Logger, enc *json.Encoder, stdout io.Writer) error {
@@ -223,7 +182,7 @@ func onceScan(ctx context.Context, sc *survey.Scanner, o options, req survey.Sca
 	return nil
 }
 
-func onceSurvey(ctx context.Context, sc *survey.Scanner, o options, enc *json.Encoder, stdout io.Writer) error {
+func onceSurvey(ctx context.Context, sc *survey.Scanner, o options, log *slog.Logger, enc *json.Encoder, stdout io.Writer) error {
 	msgs, err := sc.DumpRaw(ctx, unix.NL80211_CMD_GET_SURVEY)
 	if err != nil {
 		return fmt.Errorf("reading the channel survey: %w", err)
@@ -233,7 +192,7 @@ func onceSurvey(ctx context.Context, sc *survey.Scanner, o options, enc *json.En
 	}
 	chans, decErrs := survey.DecodeSurvey(msgs)
 	for _, e := range decErrs {
-		fmt.Fprintln(os.Stderr, "appliance: undecodable survey entry:", e)
+		log.Warn("undecodable survey entry", "err", e)
 	}
 	for i := range chans {
 		r := chans[i].Record()
@@ -320,9 +279,6 @@ func runCycles(ctx context.Context, sc *survey.Scanner, o options, req survey.Sc
 				seen[name] = true
 				l.SSIDs = append(l.SSIDs, name)
 			}
-		}
-		if o.sink != nil {
-			o.sink(ctx, sc, s)
 		}
 		if o.json || o.cycles > 0 {
 			_ = enc.Encode(l)

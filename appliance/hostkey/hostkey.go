@@ -1,4 +1,8 @@
-package main
+// Package hostkey keeps the box's ed25519 SSH host key on /perm: made once,
+// written atomically, never replaced (an unusable key is reported, not
+// overwritten), and described the way OpenSSH's ssh-keygen -l does, so the
+// fingerprint on the console can be compared with what an SSH client sees.
+package hostkey
 
 import (
 	"bytes"
@@ -16,13 +20,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hostKeyPath is where the box's SSH host key lives: on /perm, so it survives
+// DefaultPath is where the box's SSH host key lives: on /perm, so it survives
 // reboots and updates (the root file system is replaced by an update).
-const hostKeyPath = "/perm/surveybox/ssh_host_ed25519_key"
+const DefaultPath = "/perm/surveybox/ssh_host_ed25519_key"
 
-// hostKey is the box's ed25519 SSH host key. Signer is what an
+// Key is the box's ed25519 SSH host key. Signer is what an
 // x/crypto/ssh server presents (ssh.ServerConfig.AddHostKey(k.Signer)).
-type hostKey struct {
+type Key struct {
 	Path    string
 	Signer  ssh.Signer
 	Public  ssh.PublicKey
@@ -32,13 +36,13 @@ type hostKey struct {
 
 // Fingerprint is the line `ssh-keygen -l -f key.pub` prints, e.g.
 // "256 SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU root@box (ED25519)".
-func (k *hostKey) Fingerprint() string {
+func (k *Key) Fingerprint() string {
 	return fingerprintLine(k.Public, k.Comment)
 }
 
 // AuthorizedLine is the public key as in key.pub / known_hosts, without the
 // newline: "ssh-ed25519 AAAA... comment".
-func (k *hostKey) AuthorizedLine() string {
+func (k *Key) AuthorizedLine() string {
 	return authorizedLine(k.Public, k.Comment)
 }
 
@@ -71,32 +75,32 @@ func fingerprintLine(pub ssh.PublicKey, comment string) string {
 	return fmt.Sprintf("%d %s %s (%s)", bits, ssh.FingerprintSHA256(pub), comment, typ)
 }
 
-// hostKeyError is a host key file that exists but cannot be used. The file
+// UnusableError is a host key file that exists but cannot be used. The file
 // is never replaced: a box whose identity silently changed would make the
 // operator's known_hosts entry worthless, so a human decides.
-type hostKeyError struct {
+type UnusableError struct {
 	Path string
 	Err  error
 }
 
-func (e *hostKeyError) Error() string {
+func (e *UnusableError) Error() string {
 	return fmt.Sprintf("SSH host key %s is unusable (%v); NOT replacing it: SSH stays off until it is repaired or removed by hand", e.Path, e.Err)
 }
 
-func (e *hostKeyError) Unwrap() error { return e.Err }
+func (e *UnusableError) Unwrap() error { return e.Err }
 
-// loadOrCreateHostKey reads the ed25519 host key at path or, if there is no
+// LoadOrCreate reads the ed25519 host key at path or, if there is no
 // file there at all, generates one (OpenSSH private key format, mode 0600,
 // written atomically and never over an existing file) and writes the public
 // key next to it as path.pub. An existing file that cannot be read or parsed
-// is a *hostKeyError and stays untouched.
-func loadOrCreateHostKey(path, comment string, rand io.Reader) (*hostKey, error) {
+// is a *UnusableError and stays untouched.
+func LoadOrCreate(path, comment string, rand io.Reader) (*Key, error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
 		k, err := parseHostKey(b)
 		if err != nil {
-			return nil, &hostKeyError{Path: path, Err: err}
+			return nil, &UnusableError{Path: path, Err: err}
 		}
 		k.Path = path
 		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
@@ -109,7 +113,7 @@ func loadOrCreateHostKey(path, comment string, rand io.Reader) (*hostKey, error)
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR):
 		// No key: generate one below.
 	default:
-		return nil, &hostKeyError{Path: path, Err: err}
+		return nil, &UnusableError{Path: path, Err: err}
 	}
 
 	_, priv, err := ed25519.GenerateKey(rand)
@@ -126,7 +130,7 @@ func loadOrCreateHostKey(path, comment string, rand io.Reader) (*hostKey, error)
 	if err := writeFileNoReplace(path, pem.EncodeToMemory(block), 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			// Another writer won; use what is there.
-			return loadOrCreateHostKey(path, comment, rand)
+			return LoadOrCreate(path, comment, rand)
 		}
 		return nil, fmt.Errorf("storing the SSH host key: %w", err)
 	}
@@ -134,7 +138,7 @@ func loadOrCreateHostKey(path, comment string, rand io.Reader) (*hostKey, error)
 	if err != nil {
 		return nil, err
 	}
-	k := &hostKey{Path: path, Signer: signer, Public: signer.PublicKey(), Comment: comment, Created: true}
+	k := &Key{Path: path, Signer: signer, Public: signer.PublicKey(), Comment: comment, Created: true}
 	writePublicKey(k)
 	return k, nil
 }
@@ -142,7 +146,7 @@ func loadOrCreateHostKey(path, comment string, rand io.Reader) (*hostKey, error)
 // writePublicKey keeps path.pub in step with the private key. It is derived
 // data (not the identity), so it may be replaced; failures only lose a
 // convenience.
-func writePublicKey(k *hostKey) {
+func writePublicKey(k *Key) {
 	want := []byte(k.AuthorizedLine() + "\n")
 	pub := k.Path + ".pub"
 	if b, err := os.ReadFile(pub); err == nil && bytes.Equal(b, want) {
@@ -161,7 +165,7 @@ func writePublicKey(k *hostKey) {
 
 // parseHostKey parses an unencrypted OpenSSH ed25519 private key and its
 // comment.
-func parseHostKey(b []byte) (*hostKey, error) {
+func parseHostKey(b []byte) (*Key, error) {
 	raw, err := ssh.ParseRawPrivateKey(b)
 	if err != nil {
 		var pp *ssh.PassphraseMissingError
@@ -187,7 +191,7 @@ func parseHostKey(b []byte) (*hostKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &hostKey{Signer: signer, Public: signer.PublicKey(), Comment: comment}, nil
+	return &Key{Signer: signer, Public: signer.PublicKey(), Comment: comment}, nil
 }
 
 // opensshComment returns the comment stored in an unencrypted

@@ -1,4 +1,4 @@
-package main
+package tailsvc
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/surveybox/surveybox/appliance/hostkey"
+	"github.com/surveybox/surveybox/appliance/scanloop"
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/internal/testrecords"
@@ -42,7 +44,7 @@ func TestTailnetServices(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	key, err := loadOrCreateHostKey(filepath.Join(dir, "ssh_host_ed25519_key"), "root@box", rand.Reader)
+	key, err := hostkey.LoadOrCreate(filepath.Join(dir, "ssh_host_ed25519_key"), "root@box", rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +58,10 @@ func TestTailnetServices(t *testing.T) {
 	states := make(chan string, 16)
 	svcCtx, stopSvc := context.WithCancel(ctx)
 	defer stopSvc()
-	startTailnet(svcCtx, tailnetDeps{cfg: &cfg, spool: sp, key: key, radio: func() string { return "wlan0 phy0" },
-		log: slog.New(slog.DiscardHandler)}, func(s string) { states <- s })
+	Start(svcCtx, Deps{Config: &cfg, Spool: sp, Key: key, Radio: func() string { return "wlan0 phy0" },
+		Log: slog.New(slog.DiscardHandler)}, func(s string) { states <- s })
 	for s := range states {
-		if s == tailnetWait {
+		if s == Connecting {
 			continue
 		}
 		if !strings.HasPrefix(s, "box.") || !strings.Contains(s, " 100.") {
@@ -157,6 +159,26 @@ func TestTailnetServices(t *testing.T) {
 			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 30 * time.Second})
 		if err == nil {
 			t.Error("a stranger logged in over SSH")
+		}
+	}
+}
+
+func TestRadioState(t *testing.T) {
+	tests := []struct {
+		in      string
+		present bool
+		iface   string
+		state   string
+	}{
+		{"wlan0 phy0", true, "wlan0", "scanning"},
+		{scanloop.RadioNone, false, "", "waiting for radio"},
+		{scanloop.RadioSearch, false, "", "waiting for radio"},
+		{"error: boom — retrying", false, "", "error: boom — retrying"},
+	}
+	for _, tt := range tests {
+		r := radioState(tt.in)
+		if r.Present != tt.present || r.Interface != tt.iface || r.State != tt.state {
+			t.Errorf("radioState(%q) = %+v", tt.in, r)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package scanloop
 
 import (
 	"context"
@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/survey"
 )
 
 // TestSpoolSink commits snapshots of real captured scan results and reads
 // them back from the spool.
 func TestSpoolSink(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "survey", "testdata", "capture", "scan-standard.nl"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "survey", "testdata", "capture", "scan-standard.nl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,16 +28,12 @@ func TestSpoolSink(t *testing.T) {
 		t.Fatal("no BSSes in the capture")
 	}
 
-	dir := t.TempDir()
-	sp, err := openSpool(config.Spool{Path: filepath.Join(dir, "sub", "spool.db"), QuotaBytes: 1 << 20}, slog.New(slog.DiscardHandler))
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{QuotaBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sp.Close()
-	if fi, err := os.Stat(filepath.Join(dir, "sub")); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Fatalf("spool directory: %v, %v; want mode 0700", fi, err)
-	}
-	sink := spoolSink(sp, false, slog.New(slog.DiscardHandler))
+	sink := Sink(sp, false, slog.New(slog.DiscardHandler))
 	now := time.Now()
 	ctx := context.Background()
 	sink(ctx, nil, survey.Snapshot{Cycle: 1, Own: true, Result: survey.ScanResult{BSSes: bsses, Triggered: true, Started: now, Finished: now}})
@@ -60,25 +56,5 @@ func TestSpoolSink(t *testing.T) {
 	}
 	if len(b2.Problems) != 1 || len(b2.BSS) != 1 {
 		t.Fatalf("second batch: problems %q, %d BSS; want the scan error and 1 BSS", b2.Problems, len(b2.BSS))
-	}
-}
-
-func TestRadioState(t *testing.T) {
-	tests := []struct {
-		in      string
-		present bool
-		iface   string
-		state   string
-	}{
-		{"wlan0 phy0", true, "wlan0", "scanning"},
-		{radioNone, false, "", "waiting for radio"},
-		{radioSearch, false, "", "waiting for radio"},
-		{"error: boom — retrying", false, "", "error: boom — retrying"},
-	}
-	for _, tt := range tests {
-		r := radioState(tt.in)
-		if r.Present != tt.present || r.Interface != tt.iface || r.State != tt.state {
-			t.Errorf("radioState(%q) = %+v", tt.in, r)
-		}
 	}
 }

@@ -1,4 +1,7 @@
-package main
+// Package banner writes the box's own lines to the system console and the
+// boot banner (hostname, version, SSH host key fingerprint, radio, tailnet,
+// config, /perm), printed again whenever what it shows changes.
+package banner
 
 import (
 	"fmt"
@@ -12,13 +15,13 @@ import (
 	"time"
 )
 
-// console writes the appliance's own lines to the system console. gokrazy
+// Console writes the appliance's own lines to the system console. gokrazy
 // gives a service's stdout and stderr only to a 100-line ring buffer (web UI),
 // so the banner, which the operator reads off a screen or a serial cable,
 // goes to /dev/console opened by the appliance itself; every line is
 // mirrored to the ring buffer too. Lines start with "surveybox: " so they
 // stand out among kernel and gokrazy messages.
-type console struct {
+type Console struct {
 	mu     sync.Mutex
 	w      io.Writer // /dev/console
 	mirror io.Writer // stdout (ring buffer); may be nil
@@ -26,24 +29,28 @@ type console struct {
 
 const consolePrefix = "surveybox: "
 
-// openConsole opens /dev/console for writing; if that fails it writes to
+// NewConsole returns a console writing to w, mirrored to mirror if that is
+// not nil.
+func NewConsole(w, mirror io.Writer) *Console { return &Console{w: w, mirror: mirror} }
+
+// OpenConsole opens /dev/console for writing; if that fails it writes to
 // fallback.
-func openConsole(fallback, mirror io.Writer) (*console, error) {
+func OpenConsole(fallback, mirror io.Writer) (*Console, error) {
 	f, err := os.OpenFile("/dev/console", os.O_WRONLY|os.O_APPEND|syscall.O_NOCTTY, 0)
 	if err != nil {
-		return &console{w: fallback}, err
+		return &Console{w: fallback}, err
 	}
-	return &console{w: f, mirror: mirror}, nil
+	return &Console{w: f, mirror: mirror}, nil
 }
 
 // Printf writes one line.
-func (c *console) Printf(format string, args ...any) {
+func (c *Console) Printf(format string, args ...any) {
 	c.Lines(fmt.Sprintf(format, args...))
 }
 
 // Lines writes lines with a single write, so that other writers to the
-// console are unlikely to interleave with them.
-func (c *console) Lines(lines ...string) {
+// Console are unlikely to interleave with them.
+func (c *Console) Lines(lines ...string) {
 	var b strings.Builder
 	for _, l := range lines {
 		b.WriteString(consolePrefix)
@@ -58,9 +65,9 @@ func (c *console) Lines(lines ...string) {
 	}
 }
 
-// bootState is what the banner shows. Fields hold the rendered values; the
+// State is what the banner shows. Fields hold the rendered values; the
 // banner is printed again whenever one of them changes.
-type bootState struct {
+type State struct {
 	Hostname string
 	Version  string
 	// Host key: Fingerprint and PublicKey when there is a key, otherwise
@@ -74,8 +81,8 @@ type bootState struct {
 	Perm           string // "/perm ext4 rw"
 }
 
-// lines renders the banner body (without the header and footer).
-func (s bootState) lines() []string {
+// Lines renders the banner body (without the header and footer).
+func (s State) Lines() []string {
 	key := []string{"ssh host key: " + s.Fingerprint, "ssh public key: " + s.PublicKey}
 	if s.Fingerprint == "" {
 		key = []string{"ssh host key: NONE — " + s.HostKeyProblem}
@@ -93,47 +100,51 @@ func (s bootState) lines() []string {
 	)
 }
 
-// Radio states.
+// The banner's frame.
 const (
-	radioNone     = "none (no wireless interface) — still running"
-	radioSearch   = "searching"
-	tailnetOff    = "not configured"
-	tailnetWait   = "connecting"
 	bannerTopFmt  = "======== surveybox banner %d (%s, uptime %s) ========"
 	bannerBottom  = "================================================"
 	restartedNote = "RESTARTED by gokrazy after an exit"
 )
 
-// banner prints the boot banner and prints it again when the state changes.
-type banner struct {
-	con        *console
+// Banner prints the boot banner and prints it again when the state changes.
+type Banner struct {
+	con        *Console
 	firstStart bool // GOKRAZY_FIRST_START=1: not a restart after a crash
 	uptime     func() time.Duration
 
 	mu    sync.Mutex
-	state bootState
+	state State
 	held  bool   // collect state changes without printing (until release)
 	last  string // body last printed
 	n     int
 }
 
-// release ends a hold and prints the banner with the state so far.
-func (b *banner) release() {
+// New returns a banner on con that holds back its first print until
+// Release, so that the first banner already shows the first radio state.
+// firstStart is false when gokrazy restarted the service after an exit;
+// uptime, if not nil, is printed in the header.
+func New(con *Console, firstStart bool, uptime func() time.Duration) *Banner {
+	return &Banner{con: con, firstStart: firstStart, uptime: uptime, held: true}
+}
+
+// Release ends the hold and prints the banner with the state so far.
+func (b *Banner) Release() {
 	b.mu.Lock()
 	b.held = false
 	b.mu.Unlock()
-	b.update(func(*bootState) {})
+	b.Update(func(*State) {})
 }
 
-// update changes the state and prints the banner if anything changed.
-func (b *banner) update(f func(*bootState)) {
+// Update changes the state and prints the banner if anything changed.
+func (b *Banner) Update(f func(*State)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	f(&b.state)
 	if b.held {
 		return
 	}
-	body := b.state.lines()
+	body := b.state.Lines()
 	key := strings.Join(body, "\n")
 	if key == b.last {
 		return
@@ -152,25 +163,22 @@ func (b *banner) update(f func(*bootState)) {
 	b.con.Lines(append(all, bannerBottom)...)
 }
 
-// version is set at link time (-ldflags "-X main.version=v1.2.3"); without
-// it the build information the go command records is used.
-var version string
-
-// appVersion is the version the banner shows: the -ldflags version, else the
+// Version is the version the banner shows: stamped, the version the image
+// builder stamped into the program at link time (-ldflags -X), else the
 // main module's version, else the VCS revision ("+dirty" when the tree had
 // local changes), else "(devel)"; then the Go version.
-func appVersion() string {
+func Version(stamped string) string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		if version != "" {
-			return version
+		if stamped != "" {
+			return stamped
 		}
 		return "unknown"
 	}
-	return formatVersion(version, bi)
+	return FormatVersion(stamped, bi)
 }
 
-func formatVersion(ldflags string, bi *debug.BuildInfo) string {
+func FormatVersion(ldflags string, bi *debug.BuildInfo) string {
 	v := ldflags
 	if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		v = bi.Main.Version
@@ -207,7 +215,7 @@ func formatVersion(ldflags string, bi *debug.BuildInfo) string {
 }
 
 // uptime reads /proc/uptime: the time since the kernel started.
-func uptime() time.Duration {
+func Uptime() time.Duration {
 	b, err := os.ReadFile("/proc/uptime")
 	if err != nil {
 		return 0
@@ -223,8 +231,8 @@ func uptime() time.Duration {
 	return time.Duration(s * float64(time.Second))
 }
 
-// permState describes how /perm is mounted, from /proc/self/mounts.
-func permState(mounts string) string {
+// PermState describes how /perm is mounted, from /proc/self/mounts.
+func PermState(mounts string) string {
 	for _, line := range strings.Split(mounts, "\n") {
 		f := strings.Fields(line)
 		if len(f) < 4 || f[1] != "/perm" {

@@ -1,4 +1,4 @@
-package main
+package listeners
 
 import (
 	"net"
@@ -80,41 +80,41 @@ func TestClassifyListeners(t *testing.T) {
 	ap := netip.MustParseAddrPort
 	for _, tt := range []struct {
 		name      string
-		ls        []listener
+		ls        []Listener
 		wantLine  string
 		wantClean bool
 	}{
 		{"nothing", nil, "listeners: none on non-tailnet addresses", true},
-		{"loopback and tailnet only", []listener{
+		{"loopback and tailnet only", []Listener{
 			{Proto: "tcp", Addr: ap("127.0.0.1:631")},
 			{Proto: "tcp6", Addr: ap("[::1]:8080")},
 			{Proto: "tcp", Addr: ap("100.101.102.103:22")},
 			{Proto: "tcp6", Addr: ap("[fd7a:115c:a1e0::1]:22")},
 		}, "listeners: none on non-tailnet addresses", true},
-		{"gokrazy's DHCP client", []listener{
+		{"gokrazy's DHCP client", []Listener{
 			{Proto: "udp", Addr: ap("0.0.0.0:68"), Owner: "/gokrazy/dhcp"},
 		}, "listeners: none on non-tailnet addresses (allowed: udp 0.0.0.0:68 (/gokrazy/dhcp) [DHCP client])", true},
-		{"port 68 from another program is not the DHCP client", []listener{
+		{"port 68 from another program is not the DHCP client", []Listener{
 			{Proto: "udp", Addr: ap("0.0.0.0:68"), Owner: "/user/evil"},
 		}, "listeners: WARNING: listening on non-tailnet addresses: udp 0.0.0.0:68 (/user/evil)", false},
-		{"web UI on the LAN", []listener{
+		{"web UI on the LAN", []Listener{
 			{Proto: "tcp", Addr: ap("10.0.2.15:80"), Owner: "/gokrazy/init"},
 			{Proto: "tcp6", Addr: ap("[::]:22")},
 			{Proto: "tcp", Addr: ap("127.0.0.1:80")},
 		}, "listeners: WARNING: listening on non-tailnet addresses: tcp 10.0.2.15:80 (/gokrazy/init), tcp [::]:22", false},
-		{"v4-mapped LAN address", []listener{
+		{"v4-mapped LAN address", []Listener{
 			{Proto: "tcp6", Addr: ap("[::ffff:192.168.1.5]:80")},
 		}, "listeners: WARNING: listening on non-tailnet addresses: tcp [::ffff:192.168.1.5]:80", false},
-		{"100.128/10 is not the tailnet", []listener{
+		{"100.128/10 is not the tailnet", []Listener{
 			{Proto: "tcp", Addr: ap("100.128.0.1:80")},
 		}, "listeners: WARNING: listening on non-tailnet addresses: tcp 100.128.0.1:80", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			bad, _ := classify(tt.ls)
+			bad, _ := classify(tt.ls, GokrazyDHCP())
 			if (len(bad) == 0) != tt.wantClean {
 				t.Errorf("violations %q, want clean=%v", bad, tt.wantClean)
 			}
-			if got := listenerLine(tt.ls, nil, "eth0 10.0.2.15/24"); got != tt.wantLine+"; addresses: eth0 10.0.2.15/24" {
+			if got := Summary(tt.ls, nil, "eth0 10.0.2.15/24", GokrazyDHCP()); got != tt.wantLine+"; addresses: eth0 10.0.2.15/24" {
 				t.Errorf("line\n %q\nwant\n %q", got, tt.wantLine)
 			}
 		})
@@ -134,7 +134,7 @@ func TestReadListenersOwnSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	ls, err := readListeners("/proc")
+	ls, err := Read("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestReadListenersOwnSocket(t *testing.T) {
 			t.Errorf("%s not found in %v", k, ls)
 		}
 	}
-	bad, _ := classify(ls)
+	bad, _ := classify(ls, GokrazyDHCP())
 	if !slices.ContainsFunc(bad, func(s string) bool { return strings.HasPrefix(s, "udp 0.0.0.0:") }) {
 		t.Errorf("the wildcard UDP socket is not a violation: %q", bad)
 	}

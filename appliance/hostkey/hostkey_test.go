@@ -1,4 +1,4 @@
-package main
+package hostkey
 
 // These tests run OpenSSH's ssh-keygen (Debian package openssh-client) and
 // fail, not skip, without it: the fingerprint must be exactly what OpenSSH
@@ -32,7 +32,7 @@ func sshKeygen(t *testing.T, args ...string) string {
 func TestHostKeyGenerateMatchesOpenSSH(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "surveybox", "ssh_host_ed25519_key")
-	k, err := loadOrCreateHostKey(path, "root@box-1", rand.Reader)
+	k, err := LoadOrCreate(path, "root@box-1", rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,14 +81,14 @@ func TestHostKeyGenerateMatchesOpenSSH(t *testing.T) {
 
 func TestHostKeyPersists(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ssh_host_ed25519_key")
-	k1, err := loadOrCreateHostKey(path, "root@box-1", rand.Reader)
+	k1, err := LoadOrCreate(path, "root@box-1", rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(path)
 	os.Remove(path + ".pub") // derived: recreated
 	// A later boot, with another hostname: same key, original comment.
-	k2, err := loadOrCreateHostKey(path, "root@renamed", rand.Reader)
+	k2, err := LoadOrCreate(path, "root@renamed", rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestHostKeyFromOpenSSH(t *testing.T) {
 	sshKeygen(t, "-q", "-t", "ed25519", "-N", "", "-C", "op@laptop", "-f", path)
 	want := sshKeygen(t, "-l", "-f", path)
 	os.Remove(path + ".pub")
-	k, err := loadOrCreateHostKey(path, "root@box", rand.Reader)
+	k, err := LoadOrCreate(path, "root@box", rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestHostKeyUnusableIsNotReplaced(t *testing.T) {
 	locked := filepath.Join(t.TempDir(), "locked")
 	sshKeygen(t, "-q", "-t", "ed25519", "-N", "secret", "-f", locked)
 	lockedKey, _ := os.ReadFile(locked)
-	good, err := loadOrCreateHostKey(filepath.Join(t.TempDir(), "k"), "c", rand.Reader)
+	good, err := LoadOrCreate(filepath.Join(t.TempDir(), "k"), "c", rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,10 +161,10 @@ func TestHostKeyUnusableIsNotReplaced(t *testing.T) {
 			} else if err := os.WriteFile(path, tt.content, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			k, err := loadOrCreateHostKey(path, "root@box", rand.Reader)
-			var he *hostKeyError
+			k, err := LoadOrCreate(path, "root@box", rand.Reader)
+			var he *UnusableError
 			if !errors.As(err, &he) {
-				t.Fatalf("got key %v, err %v; want a *hostKeyError", k, err)
+				t.Fatalf("got key %v, err %v; want a *UnusableError", k, err)
 			}
 			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "NOT replacing") || !strings.Contains(err.Error(), path) {
 				t.Errorf("error %q lacks %q, the path or NOT replacing", err, tt.want)
@@ -209,8 +209,8 @@ func TestHostKeyReadOnlyPerm(t *testing.T) {
 	if err := os.WriteFile(base, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := loadOrCreateHostKey(filepath.Join(base, "surveybox", "k"), "c", rand.Reader)
-	var he *hostKeyError
+	_, err := LoadOrCreate(filepath.Join(base, "surveybox", "k"), "c", rand.Reader)
+	var he *UnusableError
 	if err == nil || errors.As(err, &he) {
 		t.Fatalf("err = %v, want a plain storage error", err)
 	}

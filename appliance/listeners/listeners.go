@@ -1,4 +1,7 @@
-package main
+// Package listeners checks the promise that nothing on the box listens on
+// the customer's LAN: it lists the listening sockets of every process from
+// /proc and says which are on a non-tailnet address.
+package listeners
 
 import (
 	"bufio"
@@ -15,7 +18,7 @@ import (
 	"strings"
 )
 
-// The listener self-check backs the promise that nothing listens on a
+// The Listener self-check backs the promise that nothing listens on a
 // non-tailnet address (issue 4): the customer's LAN must see no service.
 //
 // What counts as listening, from /proc/net/{tcp,tcp6,udp,udp6}:
@@ -32,21 +35,21 @@ import (
 // (/gokrazy/dhcp) binds UDP 0.0.0.0:68 (and [::]:546 for DHCPv6) to receive
 // its leases; that is a client, not a service, and the box cannot get an
 // address without it. The appliance's own WireGuard UDP socket on
-// wireGuardPort (tsnet's magicsock, the tailnet's transport) speaks only
+// the tailnet's WireGuard port (tsnet's magicsock, the tailnet's transport) speaks only
 // WireGuard and Tailscale's disco protocol: every packet is authenticated
 // by a tailnet key, nothing else is served on it.
 // Unix sockets (gokrazy's web UI on /run/gokrazy-http.sock) are not network
 // listeners.
 
-// listener is one listening socket.
-type listener struct {
+// Listener is one listening socket.
+type Listener struct {
 	Proto string // tcp, tcp6, udp, udp6
 	Addr  netip.AddrPort
 	Inode uint64
 	Owner string // executable of the owning process, if found
 }
 
-func (l listener) String() string {
+func (l Listener) String() string {
 	s := strings.TrimSuffix(l.Proto, "6") + " " + l.Addr.String()
 	if l.Owner != "" {
 		s += " (" + l.Owner + ")"
@@ -54,18 +57,20 @@ func (l listener) String() string {
 	return s
 }
 
-// allowedListener is a permitted exception.
-type allowedListener struct {
+// Allowed is a permitted exception.
+type Allowed struct {
 	Proto string // tcp or udp
 	Port  uint16
 	Owner string // executable path
 	Why   string
 }
 
-var allowedListeners = []allowedListener{
-	{"udp", 68, "/gokrazy/dhcp", "DHCP client"},
-	{"udp", 546, "/gokrazy/dhcp", "DHCPv6 client"},
-	{"udp", wireGuardPort, "/user/appliance", "tailnet WireGuard"},
+// GokrazyDHCP are the exceptions for gokrazy's DHCP client.
+func GokrazyDHCP() []Allowed {
+	return []Allowed{
+		{"udp", 68, "/gokrazy/dhcp", "DHCP client"},
+		{"udp", 546, "/gokrazy/dhcp", "DHCPv6 client"},
+	}
 }
 
 var tailnetPrefixes = []netip.Prefix{
@@ -74,7 +79,7 @@ var tailnetPrefixes = []netip.Prefix{
 }
 
 // classify splits listeners into violations and allowed exceptions.
-func classify(ls []listener) (bad, allowed []string) {
+func classify(ls []Listener, exceptions []Allowed) (bad, allowed []string) {
 next:
 	for _, l := range ls {
 		a := l.Addr.Addr().Unmap()
@@ -87,7 +92,7 @@ next:
 			}
 		}
 		proto := strings.TrimSuffix(l.Proto, "6")
-		for _, al := range allowedListeners {
+		for _, al := range exceptions {
 			if al.Proto == proto && al.Port == l.Addr.Port() && al.Owner == l.Owner {
 				allowed = append(allowed, l.String()+" ["+al.Why+"]")
 				continue next
@@ -100,17 +105,17 @@ next:
 	return bad, allowed
 }
 
-// listenerLine is the console summary of a check. addrs, the box's
+// Summary is the console summary of a check. addrs, the box's
 // non-loopback addresses, is appended so the line shows what the check saw
 // (and changes, and is printed again, when the LAN comes up).
-func listenerLine(ls []listener, err error, addrs string) string {
+func Summary(ls []Listener, err error, addrs string, exceptions []Allowed) string {
 	if addrs == "" {
 		addrs = "none"
 	}
 	if err != nil {
 		return "listeners: check failed: " + err.Error() + "; addresses: " + addrs
 	}
-	bad, allowed := classify(ls)
+	bad, allowed := classify(ls, exceptions)
 	var b strings.Builder
 	if len(bad) == 0 {
 		b.WriteString("listeners: none on non-tailnet addresses")
@@ -124,9 +129,9 @@ func listenerLine(ls []listener, err error, addrs string) string {
 	return b.String()
 }
 
-// readListeners reads the listening sockets of every process.
-func readListeners(procRoot string) ([]listener, error) {
-	var all []listener
+// Read reads the listening sockets of every process.
+func Read(procRoot string) ([]Listener, error) {
+	var all []Listener
 	for _, proto := range []string{"tcp", "tcp6", "udp", "udp6"} {
 		f, err := os.Open(filepath.Join(procRoot, "net", proto))
 		if err != nil {
@@ -156,8 +161,8 @@ const (
 
 // parseProcNet parses one /proc/net/{tcp,udp}[6] table and returns its
 // listening sockets.
-func parseProcNet(proto string, f io.Reader) ([]listener, error) {
-	var ls []listener
+func parseProcNet(proto string, f io.Reader) ([]Listener, error) {
+	var ls []Listener
 	sc := bufio.NewScanner(f)
 	first := true
 	for sc.Scan() {
@@ -189,7 +194,7 @@ func parseProcNet(proto string, f io.Reader) ([]listener, error) {
 			listening = st == udpClose && remote.Port() == 0 && remote.Addr().IsUnspecified()
 		}
 		if listening {
-			ls = append(ls, listener{Proto: proto, Addr: local, Inode: inode})
+			ls = append(ls, Listener{Proto: proto, Addr: local, Inode: inode})
 		}
 	}
 	return ls, sc.Err()
@@ -255,9 +260,9 @@ func socketOwners(procRoot string) map[uint64]string {
 	return owners
 }
 
-// interfaceAddrs lists the non-loopback interface addresses, e.g.
+// InterfaceAddrs lists the non-loopback interface addresses, e.g.
 // "eth0 10.0.2.15/24 fec0::5054:ff:fe12:3456/64".
-func interfaceAddrs() string {
+func InterfaceAddrs() string {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return "unknown (" + err.Error() + ")"

@@ -1,4 +1,9 @@
-package main
+// Package tailsvc runs the box's services on its tailnet node and nowhere
+// else: the pull API and gokrazy's web UI (for operators) on :80, the
+// operator's SSH service on :22, and the push loop to the operator's
+// collector. Every request is authorized by the caller's tailnet identity
+// against the config's operators.
+package tailsvc
 
 import (
 	"context"
@@ -12,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/surveybox/surveybox/appliance/hostkey"
+	"github.com/surveybox/surveybox/appliance/scanloop"
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/gokrazyproxy"
 	"github.com/surveybox/surveybox/pullapi"
@@ -21,47 +28,52 @@ import (
 	"github.com/surveybox/surveybox/uploader"
 )
 
-// tailnetDeps is what the tailnet services need from boot mode.
-type tailnetDeps struct {
-	port  uint16 // WireGuard UDP port; 0 picks one (tests)
-	cfg   *config.Config
-	spool *spool.Spool
-	key   *hostKey
-	radio func() string
-	log   *slog.Logger
+// Deps is what the tailnet services need from the service.
+type Deps struct {
+	Port    uint16 // WireGuard UDP port; 0 picks one (tests)
+	Config  *config.Config
+	Spool   *spool.Spool
+	Key     *hostkey.Key // nil: no SSH
+	Radio   func() string
+	Version string
+	Log     *slog.Logger
 }
 
 // Tailnet ports. The pull API and gokrazy's web UI share :80 (plain HTTP:
 // the tailnet already encrypts and authenticates every packet, and WhoIs
 // authorizes each request), so gokrazy's update tooling works on its
 // default port. SSH is on :22. wireGuardPort is the one UDP port on the
-// LAN side: the tailnet's own transport (see listeners.go).
 const (
-	httpPort      = ":80"
-	sshPort       = ":22"
-	wireGuardPort = 41641
+	// Connecting is the first state Start reports.
+	Connecting = "connecting"
+
+	httpPort = ":80"
+	sshPort  = ":22"
+	// WireGuardPort is the one UDP port on the LAN side: the tailnet's own
+	// transport (see package listeners).
+	WireGuardPort = 41641
 )
 
-// startTailnet brings up the box's tsnet node and, on it and nowhere else,
+// Start brings up the box's tsnet node and, on it and nowhere else,
 // the pull API, gokrazy's web UI (for operators), the SSH service and the
 // push loop to the operator's collector. It reports
 // "connecting" and then "<name> <tailnet IPs>" through state, and does not
 // block. Scanning never waits for any of it.
-func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
-	if d.cfg == nil || d.spool == nil {
+func Start(ctx context.Context, d Deps, state func(string)) {
+	if d.Config == nil || d.Spool == nil {
 		state("off: no config or no spool")
 		return
 	}
-	log := d.log
-	tc := d.cfg.Tailnet
+	log := d.Log
+	tc := d.Config.Tailnet
 	tailnet.ApplyMemoryLimit(int64(tc.MemoryLimit))
 	srv := tailnet.NewNode(tailnet.NodeOptions{
 		Dir: tc.StateDir, Hostname: tc.Hostname, AuthKey: tc.AuthKey.Reveal(), ControlURL: tc.ControlURL,
 		UserLogf: func(format string, args ...any) { log.Info("tailnet: " + fmt.Sprintf(format, args...)) },
 	})
-	srv.Port = d.port
+	srv.Port = d.Port
 	started := time.Now()
-	state(tailnetWait)
+	state(Connecting)
 	go func() {
 		defer srv.Close()
 		if err := tailnet.KeepUp(ctx, srv, log); err != nil {
@@ -81,9 +93,9 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 		}
 
 		var uploads func() uploader.Status
-		if c := d.cfg.Uploader; c.Collector != "" {
+		if c := d.Config.Uploader; c.Collector != "" {
 			p, err := uploader.New(uploader.Options{
-				Spool: d.spool, Client: srv.HTTPClient(), Collector: c.Collector,
+				Spool: d.Spool, Client: srv.HTTPClient(), Collector: c.Collector,
 				BatchMaxBytes: int(c.BatchMaxBytes), BackoffMin: c.BackoffMin.D(), BackoffMax: c.BackoffMax.D(),
 				Logger: log,
 			})
@@ -96,11 +108,11 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 		}
 
 		popt := pullapi.Options{
-			Spool: d.spool, WhoIs: lc, Operators: d.cfg.Operators,
-			Radio: func() pullapi.RadioState { return radioState(d.radio()) }, Uploads: uploads,
-			Version: appVersion(), Hostname: d.cfg.Hostname, Logger: log,
+			Spool: d.Spool, WhoIs: lc, Operators: d.Config.Operators,
+			Radio: func() pullapi.RadioState { return radioState(d.Radio()) }, Uploads: uploads,
+			Version: d.Version, Hostname: d.Config.Hostname, Logger: log,
 		}
-		if d.key != nil {
+		if d.Key != nil {
 			if ln, err := srv.Listen("tcp", sshPort); err != nil {
 				log.Error("ssh: cannot listen on the tailnet", "err", err)
 			} else {
@@ -117,7 +129,7 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 		api := pullapi.NewHandler(popt)
 		mux.Handle("/v1/", api)
 		mux.Handle("/metrics", api)
-		isOperator := operatorCheck(lc, d.cfg.Operators)
+		isOperator := operatorCheck(lc, d.Config.Operators)
 		mux.Handle("/", gokrazyproxy.NewHandler(gokrazyproxy.Options{
 			Socket: gokrazyproxy.DefaultSocket,
 			Authorize: func(r *http.Request) error {
@@ -140,11 +152,11 @@ func startTailnet(ctx context.Context, d tailnetDeps, state func(string)) {
 
 // serveSSH runs the operator's SSH service (status, export) on the tailnet
 // listener, presenting the host key the console banner shows.
-func serveSSH(ctx context.Context, ln net.Listener, d tailnetDeps, lc tailnet.WhoIser, popt pullapi.Options, started time.Time) {
+func serveSSH(ctx context.Context, ln net.Listener, d Deps, lc tailnet.WhoIser, popt pullapi.Options, started time.Time) {
 	err := sshserver.Serve(ctx, ln, sshserver.Config{
-		HostKey:        d.key.Signer,
-		AuthorizedKeys: d.cfg.SSH.AuthorizedKeys,
-		Authorize:      operatorCheck(lc, d.cfg.Operators),
+		HostKey:        d.Key.Signer,
+		AuthorizedKeys: d.Config.SSH.AuthorizedKeys,
+		Authorize:      operatorCheck(lc, d.Config.Operators),
 		Status: func(ctx context.Context) ([]byte, error) {
 			st, err := pullapi.StatusOf(popt, started)
 			if err != nil {
@@ -153,13 +165,13 @@ func serveSSH(ctx context.Context, ln net.Listener, d tailnetDeps, lc tailnet.Wh
 			return json.MarshalIndent(st, "", "  ")
 		},
 		Export: func(ctx context.Context, w io.Writer, after uint64) error {
-			_, err := pullapi.Stream(ctx, w, d.spool, after, nil)
+			_, err := pullapi.Stream(ctx, w, d.Spool, after, nil)
 			return err
 		},
-		Logger: d.log,
+		Logger: d.Log,
 	})
 	if err != nil && ctx.Err() == nil {
-		d.log.Error("ssh server stopped", "err", err)
+		d.Log.Error("ssh server stopped", "err", err)
 	}
 }
 
@@ -184,7 +196,7 @@ func operatorCheck(lc tailnet.WhoIser, ops config.Operators) func(ctx context.Co
 func radioState(s string) pullapi.RadioState {
 	r := pullapi.RadioState{State: s}
 	switch {
-	case s == radioNone || s == radioSearch || s == "":
+	case s == scanloop.RadioNone || s == scanloop.RadioSearch || s == "":
 		r.State = "waiting for radio"
 	case strings.HasPrefix(s, "error: "):
 		r.Error = strings.TrimPrefix(s, "error: ")

@@ -24,8 +24,8 @@ import (
 	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/proto/pull"
 	"github.com/surveybox/surveybox/spool"
-	"github.com/surveybox/surveybox/uploader"
 	"github.com/surveybox/surveybox/tailnet"
+	"github.com/surveybox/surveybox/uploader"
 )
 
 // RadioState is what the box knows of its radio, for status and metrics.

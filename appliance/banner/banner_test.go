@@ -99,4 +99,3 @@ func TestPermState(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
-

@@ -4,11 +4,14 @@ export SURVEYBOX_CACHE ?= $(HOME)/.cache/surveybox
 GOFLAGS_TEST ?= -count=1 -timeout 30m
 # FUZZ: "pkg:FuzzName" pairs, each fuzzed for FUZZTIME after the tests
 # (the seed corpora also run as plain tests in `go test`).
-FUZZ ?= ./survey:FuzzParseElements ./survey:FuzzDeriveSecurity ./survey:FuzzDecodeBSS \
-	./survey:FuzzDecodeSurveyInfo ./survey:FuzzDecodeScanStream ./internal/testbed:FuzzParseIWScan
+FUZZ ?= ./wifi:FuzzParseElements ./wifi:FuzzDeriveSecurity ./survey:FuzzDecodeBSS \
+	./survey:FuzzDecodeSurveyInfo ./survey:FuzzDecodeScanStream ./proto/batch:FuzzDecode \
+	./internal/testbed:FuzzParseIWScan
 FUZZTIME ?= 10s
+# The operator's tool must build for the machines operators use.
+CROSS ?= darwin/arm64 darwin/amd64 windows/amd64 linux/arm64
 
-.PHONY: all test vet testbed-assets image bench clean fuzz
+.PHONY: all test vet testbed-assets prebuild crossbuild image bench clean fuzz
 
 all: test
 
@@ -21,8 +24,22 @@ testbed-assets:
 vet:
 	$(GO) vet ./...
 
-test: testbed-assets vet
+# Compile before any test runs, so that no test's deadline includes a cold
+# compile: the image programs for both architectures (the tests then only
+# link them) and, through vet, every package and its dependencies.
+prebuild: vet
+	$(GO) run ./internal/testimage/prebuild
+
+# surveyctl for every OS operators use; fails if one does not build.
+crossbuild:
+	@set -e; for t in $(CROSS); do \
+		echo "crossbuild surveyctl $$t"; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/surveyctl; \
+	done
+
+test: testbed-assets prebuild
 	$(GO) test $(GOFLAGS_TEST) ./...
+	@$(MAKE) --no-print-directory crossbuild
 	@$(MAKE) --no-print-directory fuzz
 
 fuzz:

@@ -105,7 +105,7 @@ func (r *bootRun) stopOnce(t *testing.T) {
 			t.Errorf("run: %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Error("boot mode did not stop when its context ended")
+		t.Error("the service did not stop when its context ended")
 	}
 }
 
@@ -194,7 +194,7 @@ func TestBootRadioComesAndGoes(t *testing.T) {
 	r.waitFor(t, `banner 4 [^\n]*\n(.*\n)*surveybox: radio: wlan0 phy0\n`)
 	select {
 	case err := <-r.done:
-		t.Fatalf("boot mode exited: %v", err)
+		t.Fatalf("the service exited: %v", err)
 	default:
 	}
 }
@@ -248,7 +248,7 @@ func TestBootListenerWarning(t *testing.T) {
 }
 
 // TestBootRealConfigError feeds the config package's own error for a file
-// with an unknown field through boot mode.
+// with an unknown field through the service.
 func TestBootRealConfigError(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "config.json")
 	os.WriteFile(p, []byte("{\n  \"scan\": {\n    \"intervall\": \"10s\"\n  }\n}\n"), 0o644)

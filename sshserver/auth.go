@@ -28,7 +28,7 @@ func parseAuthorizedKeys(lines []string) ([]authorizedKey, error) {
 		}
 		pub, comment, options, rest, err := ssh.ParseAuthorizedKey([]byte(s))
 		if err != nil {
-			return nil, fmt.Errorf("ssh.authorized_keys[%d]: not a public key in authorized_keys form: %v", i, err)
+			return nil, fmt.Errorf("ssh.authorized_keys[%d]: not a public key in authorized_keys form: %w", i, err)
 		}
 		if len(options) > 0 {
 			return nil, fmt.Errorf("ssh.authorized_keys[%d]: options (%s) are not supported", i, strings.Join(options, ","))

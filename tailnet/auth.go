@@ -47,7 +47,7 @@ func Identify(ctx context.Context, w WhoIser, remoteAddr string) (Identity, erro
 	}
 	who, err := w.WhoIs(ctx, remoteAddr)
 	if err != nil {
-		return Identity{}, fmt.Errorf("%w: %s: %v", ErrUnknownPeer, remoteAddr, err)
+		return Identity{}, fmt.Errorf("%w: %s: %w", ErrUnknownPeer, remoteAddr, err)
 	}
 	if who == nil || who.Node == nil {
 		return Identity{}, fmt.Errorf("%w: %s", ErrUnknownPeer, remoteAddr)

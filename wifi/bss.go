@@ -128,8 +128,8 @@ func DisplaySSID(s []byte) string {
 	return sb.String()
 }
 
-// Record is the JSON form of a BSS observation, as printed by the appliance
-// and stored by the uploader.
+// Record is the stored and JSON form of a BSS observation: what the box
+// spools, uploads and serves, and what the operator's tools export.
 type Record struct {
 	BSSID          string   `json:"bssid"`
 	SSID           string   `json:"ssid"`

@@ -18,9 +18,6 @@ import (
 	"strings"
 )
 
-// The Listener self-check backs the promise that nothing listens on a
-// non-tailnet address (issue 4): the customer's LAN must see no service.
-//
 // What counts as listening, from /proc/net/{tcp,tcp6,udp,udp6}:
 //   - a TCP socket in LISTEN state;
 //   - a UDP socket with no remote address (not connect(2)ed): it accepts

@@ -14,8 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/surveybox/surveybox/internal/image"
 )
 
 func main() {
@@ -32,7 +30,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "image":
-		err = image.Command(ctx, args[1:], stderr)
+		err = imageCmd(ctx, args[1:], stderr)
 	case "collect":
 		err = collectCmd(ctx, args[1:], stderr)
 	case "pull":
@@ -50,7 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, image.ErrUsage), errors.Is(err, errUsage):
+	case errors.Is(err, errUsage):
 		return 2
 	default:
 		fmt.Fprintf(stderr, "surveyctl %s: %v\n", args[0], err)

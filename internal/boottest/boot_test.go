@@ -1,11 +1,11 @@
-// Package boottest boots the real appliance image in qemu (issue 4 item 5):
+// Package boottest boots the real appliance image in qemu:
 // the amd64 variant of the image that `surveyctl image` builds from
 // gokr-packer.json, on gokrazy's amd64 VM kernel, asserting from the serial
 // console.
 //
 // Host packages (Debian 12): qemu-system-x86 (qemu-system-x86_64, installed
 // by the Makefile's testbed-assets target) and openssh-client (ssh-keygen).
-// The image build needs what internal/image's tests need (the go command,
+// The image build needs what sdimage's tests need (the go command,
 // the module proxy, ca-certificates). The test fails, not skips, when a tool
 // is missing. It runs qemu with TCG (no KVM: a /dev/kvm that exists but
 // fails, as on nested CI runners, would only add a failure mode).
@@ -14,7 +14,6 @@ package boottest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -26,7 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/surveybox/surveybox/internal/image"
+	"github.com/surveybox/surveybox/internal/testimage"
+	"github.com/surveybox/surveybox/sdimage"
 )
 
 const (
@@ -47,34 +47,26 @@ func TestApplianceBoot(t *testing.T) {
 			t.Fatalf("%s not found (Debian: apt-get install qemu-system-x86 openssh-client): %v", tool, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
 	dir := t.TempDir()
 	broken := filepath.Join(dir, "broken-config.json")
 	if err := os.WriteFile(broken, []byte(brokenConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
-	// Both images, built concurrently before any VM runs (so the boot
-	// timings are not skewed by compiles).
+	// Both images, before any VM runs and before the deadline starts.
 	start := time.Now()
-	var good, bad *image.Result
-	var goodErr, badErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		good, goodErr = buildImage(ctx, filepath.Join(dir, "good.img"), hostname, "", "")
-	}()
-	go func() {
-		defer wg.Done()
-		bad, badErr = buildImage(ctx, filepath.Join(dir, "broken.img"), hostname, broken, "")
-	}()
-	wg.Wait()
-	if goodErr != nil || badErr != nil {
-		t.Fatalf("building the images: %v; %v", goodErr, badErr)
+	good, err := buildImage(filepath.Join(dir, "good.img"), hostname, "", "")
+	if err != nil {
+		t.Fatalf("building the image: %v", err)
 	}
-	t.Logf("built two amd64 images in %v", time.Since(start).Round(100*time.Millisecond))
+	bad, err := buildImage(filepath.Join(dir, "broken.img"), hostname, broken, "")
+	if err != nil {
+		t.Fatalf("building the image: %v", err)
+	}
+	t.Logf("assembled two amd64 images in %v", time.Since(start).Round(100*time.Millisecond))
+	// Each boot bounds itself (bootTimeout); this bounds the whole test.
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
 
 	// First boot of a fresh image: key generated, banner, no radio, no
 	// crash loop, no listener, /perm rw.
@@ -154,28 +146,17 @@ func TestApplianceBoot(t *testing.T) {
 	})
 }
 
+// images builds the amd64 programs once (TestMain), before any test's
+// clock starts; the tests assemble their images from them.
+var images *testimage.Builder
+
 // buildImage builds the amd64 image from the repository's gokr-packer.json
-// with the per-box overrides ("" leaves one out).
-func buildImage(ctx context.Context, out, host, applianceConfig, authKeyFile string) (*image.Result, error) {
-	cfg, err := filepath.Abs("../../gokr-packer.json")
-	if err != nil {
-		return nil, err
-	}
-	var log bytes.Buffer
-	res, err := image.Build(ctx, image.Options{
-		ConfigPath:      cfg,
-		Output:          out,
-		Hostname:        host,
-		ApplianceConfig: applianceConfig,
-		AuthKeyFile:     authKeyFile,
-		Size:            image.MinSize + 200<<20,
-		Arch:            "amd64",
-		Log:             &log,
+// with the per-box overrides ("" leaves one out). Assembling is quick and
+// cannot hang: it runs before a test starts its deadline.
+func buildImage(out, host, applianceConfig, authKeyFile string) (*sdimage.Result, error) {
+	return images.Image(context.Background(), sdimage.Options{
+		Output: out, Hostname: host, ApplianceConfig: applianceConfig, AuthKeyFile: authKeyFile,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("%v\n%s", err, log.String())
-	}
-	return res, nil
 }
 
 // vm is one qemu run with its serial console captured.
@@ -209,7 +190,7 @@ func (v *vm) console() string {
 // console on stdout, user-mode networking without outside access (so the
 // box gets a LAN address by DHCP for the listener check). snapshot=true
 // discards the writes.
-func boot(ctx context.Context, t testing.TB, res *image.Result, snapshot bool) *vm {
+func boot(ctx context.Context, t testing.TB, res *sdimage.Result, snapshot bool) *vm {
 	t.Helper()
 	args := strings.Fields(res.Cmdline)
 	hasDelay := false
@@ -360,7 +341,7 @@ func checkNoCrashLoop(t *testing.T, out string) {
 // partition with its own FAT reader (gokrazy update.go readCmdline, logged
 // by maybeSwitchToInactive in gokrazy.go) — the same reader the A/B update
 // uses to rewrite root=.
-func checkBootPartition(t *testing.T, out string, res *image.Result) {
+func checkBootPartition(t *testing.T, out string, res *sdimage.Result) {
 	t.Helper()
 	if strings.Contains(out, `"/cmdline.txt" not found`) {
 		t.Errorf(`the console shows "/cmdline.txt" not found: gokrazy cannot read the boot partition`)
@@ -407,12 +388,12 @@ func tail(s string, n int) string {
 // the time from starting qemu to the complete first banner on the serial
 // console (s/banner) and the guest's uptime in that banner (guest-s).
 func BenchmarkBootToBanner(b *testing.B) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	res, err := buildImage(ctx, filepath.Join(b.TempDir(), "bench.img"), hostname, "", "")
+	res, err := buildImage(filepath.Join(b.TempDir(), "bench.img"), hostname, "", "")
 	if err != nil {
 		b.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
 	b.ResetTimer()
 	var wall, guest float64
 	for i := 0; i < b.N; i++ {

@@ -1,7 +1,7 @@
 // Package tailtest runs real Tailscale code in-process for tests: an
 // in-process DERP+STUN server and a testcontrol coordination server on
-// 127.0.0.1, and tsnet nodes joined to them (the recipe of
-// ../shared/FIELD-NOTES.md §2, modelled on upstream tsnet_test.go).
+// 127.0.0.1, and tsnet nodes joined to them (modelled on upstream's
+// tsnet_test.go).
 //
 // Call Init from TestMain before anything else touches Tailscale code.
 package tailtest

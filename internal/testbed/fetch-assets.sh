@@ -30,7 +30,7 @@ apt_update() {
 need_install=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_install+=(qemu-system-x86)
 command -v cpio >/dev/null 2>&1 || need_install+=(cpio)
-# Image checks (internal/image) and the fingerprint check (ssh-keygen -l).
+# Image checks (sdimage) and the fingerprint check (ssh-keygen -l).
 command -v fsck.fat >/dev/null 2>&1 || need_install+=(dosfstools)
 command -v unsquashfs >/dev/null 2>&1 || need_install+=(squashfs-tools)
 command -v e2fsck >/dev/null 2>&1 || need_install+=(e2fsprogs)

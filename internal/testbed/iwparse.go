@@ -8,7 +8,7 @@ import (
 )
 
 // IWBSS is one BSS from `iw dev IFACE scan [dump]` text output (iw 5.19 /
-// 6.x; see research/nl80211.md §3).
+// 6.x).
 type IWBSS struct {
 	BSSID  string // lower case aa:bb:cc:dd:ee:ff
 	Status string // "associated", "authenticated", "joined" or ""

@@ -227,7 +227,7 @@ func Decode(data []byte) (Batch, error) {
 		r := flate.NewReader(bytes.NewReader(h.rest))
 		payload, err = io.ReadAll(io.LimitReader(r, int64(h.payloadLen)+1))
 		if err != nil {
-			return Batch{}, fmt.Errorf("%w: decompressing: %v", ErrCorrupt, err)
+			return Batch{}, fmt.Errorf("%w: decompressing: %w", ErrCorrupt, err)
 		}
 	}
 	if uint64(len(payload)) != h.payloadLen {

@@ -173,7 +173,7 @@ func decode(body []byte) ([]Entry, uint64, error) {
 		}
 		b, err := batch.Decode(e.Data)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: entry %d-%d: %v", ErrMalformed, e.FirstSeq, e.LastSeq, err)
+			return nil, 0, fmt.Errorf("%w: entry %d-%d: %w", ErrMalformed, e.FirstSeq, e.LastSeq, err)
 		}
 		if want := uint64(max(b.Records(), 1)); want != span+1 {
 			return nil, 0, fmt.Errorf("%w: entry %d-%d holds %d records", ErrMalformed, e.FirstSeq, e.LastSeq, want)

@@ -1,4 +1,4 @@
-package image
+package sdimage
 
 import (
 	"bufio"
@@ -104,7 +104,7 @@ func FetchFirmware(ctx context.Context, cache string, logf func(string, ...any))
 		err := run(debs, "download", pkg+"/"+codename+"-backports")
 		if err != nil {
 			if err2 := run(debs, "download", pkg); err2 != nil {
-				return "", fmt.Errorf("downloading Debian package %s: %v", pkg, err2)
+				return "", fmt.Errorf("downloading Debian package %s: %w", pkg, err2)
 			}
 		}
 	}
@@ -119,12 +119,12 @@ func FetchFirmware(ctx context.Context, cache string, logf func(string, ...any))
 	for _, m := range matches {
 		out, err := exec.CommandContext(ctx, "dpkg", "-x", m, root).CombinedOutput()
 		if err != nil {
-			return "", fmt.Errorf("dpkg -x %s: %v\n%s", m, err, out)
+			return "", fmt.Errorf("dpkg -x %s: %w\n%s", m, err, out)
 		}
 		versions = append(versions, filepath.Base(m))
 	}
 	if _, err := os.Stat(filepath.Join(root, "lib", "firmware", "brcm")); err != nil {
-		return "", fmt.Errorf("firmware-brcm80211 unpacked without lib/firmware/brcm: %v", err)
+		return "", fmt.Errorf("firmware-brcm80211 unpacked without lib/firmware/brcm: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(base, "versions.txt"), []byte(strings.Join(versions, "\n")+"\n"), 0o644); err != nil {
 		return "", err
@@ -139,7 +139,7 @@ func FetchFirmware(ctx context.Context, cache string, logf func(string, ...any))
 func osCodename() (string, error) {
 	b, err := os.ReadFile("/etc/os-release")
 	if err != nil {
-		return "", fmt.Errorf("reading the Debian release: %v", err)
+		return "", fmt.Errorf("reading the Debian release: %w", err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VERSION_CODENAME="); ok {
@@ -234,7 +234,7 @@ func selectFirmware(root string) ([]firmwareFile, error) {
 		// (wireless-regdb maintainer's) key, so ship the upstream pair.
 		src := filepath.Join(fwDir, name+"-upstream")
 		if _, err := os.Stat(src); err != nil {
-			return nil, fmt.Errorf("wireless-regdb: %v", err)
+			return nil, fmt.Errorf("wireless-regdb: %w", err)
 		}
 		out = append(out, firmwareFile{rel: name, host: src})
 	}

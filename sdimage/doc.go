@@ -1,13 +1,12 @@
-// Package image builds the surveybox appliance's bootable gokrazy disk image
+// Package sdimage builds the surveybox appliance's bootable gokrazy disk image
 // (MBR; p1 FAT16 boot, p2/p3 squashfs root A/B, p4 ext4 /perm) from a
 // gokr-packer.json instance config, using only the go command, the Go module
 // proxy, Debian's apt mirror (for the Pi WiFi firmware) and go-diskfs.
 //
-// The layout follows what the gokrazy runtime expects (see
-// ../../../shared/research/gokrazy.md §2–§4): /gokrazy/init is a generated
+// The layout follows what the gokrazy runtime expects: /gokrazy/init is a generated
 // main calling gokrazy.Boot and gokrazy.SuperviseServices with each
 // program's flags and environment compiled in; /etc/hostname, /etc/gokr-pw.txt
 // (absent with Update.NoPassword), http-port.txt and /etc/resolv.conf ->
 // /tmp/resolv.conf are what the runtime reads; /lib/modules comes from the
 // kernel module and /lib/firmware/brcm from Debian's firmware-brcm80211.
-package image
+package sdimage

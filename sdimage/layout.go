@@ -1,4 +1,4 @@
-package image
+package sdimage
 
 import (
 	"debug/elf"
@@ -95,7 +95,7 @@ var elfMachine = map[string]elf.Machine{
 func checkELF(path, goarch string) error {
 	f, err := elf.Open(path)
 	if err != nil {
-		return fmt.Errorf("%s: not an ELF binary: %v", path, err)
+		return fmt.Errorf("%s: not an ELF binary: %w", path, err)
 	}
 	defer f.Close()
 	if want := elfMachine[goarch]; f.Machine != want {

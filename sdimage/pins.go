@@ -1,6 +1,6 @@
 //go:build surveybox_pins
 
-package image
+package sdimage
 
 // This file is never compiled. It keeps the modules that `surveyctl image`
 // resolves at run time (with `go mod download` and `go build`) required in

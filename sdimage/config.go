@@ -1,4 +1,4 @@
-package image
+package sdimage
 
 import (
 	"bytes"
@@ -161,7 +161,7 @@ func ParseConfig(r io.Reader) (*Config, error) {
 		}
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, err)
+			return nil, fmt.Errorf("invalid JSON at byte %d: %w", se.Offset, err)
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
@@ -195,7 +195,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config field \"Hostname\" is required")
 	}
 	if err := ValidHostname(c.Hostname); err != nil {
-		return fmt.Errorf("config field \"Hostname\": %v", err)
+		return fmt.Errorf("config field \"Hostname\": %w", err)
 	}
 	if len(c.Packages) == 0 {
 		return fmt.Errorf("config field \"Packages\" lists no packages")

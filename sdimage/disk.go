@@ -1,4 +1,4 @@
-package image
+package sdimage
 
 import (
 	"crypto/sha256"
@@ -47,11 +47,11 @@ func (w *diskWriter) write(boot bootFiles, rootDir string, authKey []byte) (int6
 	// the slow squashfs. They are written once go-diskfs is done.
 	bootFS, err := w.bootFS(boot)
 	if err != nil {
-		return 0, fmt.Errorf("boot partition: %v", err)
+		return 0, fmt.Errorf("boot partition: %w", err)
 	}
 	d, err := diskfs.Create(w.path, l.Size, diskfs.SectorSizeDefault)
 	if err != nil {
-		return 0, fmt.Errorf("creating %s: %v", w.path, err)
+		return 0, fmt.Errorf("creating %s: %w", w.path, err)
 	}
 	closed := false
 	defer func() {
@@ -73,20 +73,20 @@ func (w *diskWriter) write(boot bootFiles, rootDir string, authKey []byte) (int6
 		},
 	}
 	if err := d.Partition(table); err != nil {
-		return 0, fmt.Errorf("writing the partition table: %v", err)
+		return 0, fmt.Errorf("writing the partition table: %w", err)
 	}
 
 	w.logf("p2 root: squashfs")
 	rootBytes, err := w.writeRoot(d, rootDir)
 	if err != nil {
-		return 0, fmt.Errorf("root partition: %v", err)
+		return 0, fmt.Errorf("root partition: %w", err)
 	}
 	if rootBytes > l.RootA.Size {
 		return 0, fmt.Errorf("root file system is %s, larger than the %s root partition", humanBytes(rootBytes), humanBytes(l.RootA.Size))
 	}
 	w.logf("p4 /perm: ext4 %s", humanBytes(l.Perm.Size))
 	if err := w.writePerm(d, authKey); err != nil {
-		return 0, fmt.Errorf("/perm partition: %v", err)
+		return 0, fmt.Errorf("/perm partition: %w", err)
 	}
 	closed = true
 	if err := d.Close(); err != nil {
@@ -102,7 +102,7 @@ func (w *diskWriter) write(boot bootFiles, rootDir string, authKey []byte) (int6
 	defer f.Close()
 	geo, err := bootFS.write(f, l.Boot.Start, l.Boot.Size, uint32(l.Boot.Start/sector), w.diskID)
 	if err != nil {
-		return 0, fmt.Errorf("boot partition: %v", err)
+		return 0, fmt.Errorf("boot partition: %w", err)
 	}
 	w.logf("p1 boot: FAT16 %s, one FAT, %d-byte clusters, %d of %d clusters used", humanBytes(l.Boot.Size), geo.ClusterBytes, geo.UsedClusters, geo.Clusters)
 	var sig [6]byte

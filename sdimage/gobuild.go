@@ -1,4 +1,4 @@
-package image
+package sdimage
 
 import (
 	"bytes"
@@ -80,7 +80,7 @@ func (g *goTool) listPackages(ctx context.Context, env []string, pkgs []string) 
 			Error *struct{ Err string }
 		}
 		if err := dec.Decode(&p); err != nil {
-			return nil, fmt.Errorf("parsing go list output: %v", err)
+			return nil, fmt.Errorf("parsing go list output: %w", err)
 		}
 		if p.Error != nil {
 			return nil, fmt.Errorf("unknown package %q: %s", p.ImportPath, firstLine(p.Error.Err))

@@ -1,4 +1,4 @@
-package image
+package sdimage
 
 import (
 	"archive/tar"
@@ -129,7 +129,7 @@ func (r *rootTree) extractTar(dest, tarPath string) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %v", tarPath, err)
+			return fmt.Errorf("%s: %w", tarPath, err)
 		}
 		name := strings.TrimSuffix(path.Clean("/"+h.Name), "/")
 		if name == "" {
@@ -255,7 +255,7 @@ func (r *rootTree) populate(cfg *Config, in rootInputs) error {
 	for _, pkg := range sortedKeys(in.pkgDirs) {
 		if t := extraFilesTar(in.pkgDirs[pkg], in.arch); t != "" {
 			if err := r.extractTar("/", t); err != nil {
-				return fmt.Errorf("extra files of %s: %v", pkg, err)
+				return fmt.Errorf("extra files of %s: %w", pkg, err)
 			}
 		}
 	}
@@ -267,12 +267,12 @@ func (r *rootTree) populate(cfg *Config, in rootInputs) error {
 				src = filepath.Join(in.cfgDir, src)
 			}
 			if err := r.addExtraPath(dest, src, in.arch); err != nil {
-				return fmt.Errorf("config field \"PackageConfig[%s].ExtraFilePaths[%s]\": %v", pkg, dest, err)
+				return fmt.Errorf("config field \"PackageConfig[%s].ExtraFilePaths[%s]\": %w", pkg, dest, err)
 			}
 		}
 		for _, dest := range sortedKeys(pc.ExtraFileContents) {
 			if err := r.literal(dest, []byte(pc.ExtraFileContents[dest]), 0o644); err != nil {
-				return fmt.Errorf("config field \"PackageConfig[%s].ExtraFileContents[%s]\": %v", pkg, dest, err)
+				return fmt.Errorf("config field \"PackageConfig[%s].ExtraFileContents[%s]\": %w", pkg, dest, err)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package image
+package sdimage
 
 // The end-to-end tests build real images (cross-compiling with the go
 // command, modules from the module proxy, the Pi WiFi firmware from Debian's
@@ -35,7 +35,7 @@ import (
 
 func moduleConfig(t *testing.T) string {
 	t.Helper()
-	p, err := filepath.Abs("../../gokr-packer.json")
+	p, err := filepath.Abs("../gokr-packer.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +456,7 @@ func TestBuildErrors(t *testing.T) {
 		{
 			name:    "bad arch",
 			opts:    Options{Arch: "riscv64"},
-			wantErr: `-arch "riscv64"`,
+			wantErr: `architecture "riscv64"`,
 		},
 		{
 			name:    "appliance config not JSON",
@@ -560,7 +560,7 @@ func TestRepoConfig(t *testing.T) {
 // BenchmarkImage measures a warm build (build cache and module cache
 // filled; the first iteration of a fresh machine is the cold figure).
 func BenchmarkImage(b *testing.B) {
-	cfg, _ := filepath.Abs("../../gokr-packer.json")
+	cfg, _ := filepath.Abs("../gokr-packer.json")
 	for _, arch := range []string{"arm64", "amd64"} {
 		b.Run(arch, func(b *testing.B) {
 			out := filepath.Join(b.TempDir(), "b.img")

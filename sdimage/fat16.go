@@ -1,4 +1,4 @@
-package image
+package sdimage
 
 // A small FAT16 writer for the boot partition (p1).
 //
@@ -140,7 +140,7 @@ func (fs *fat16) mkdirAll(p string) (*fatNode, error) {
 	}
 	for _, c := range strings.Split(p, "/") {
 		if err := checkLongName(c); err != nil {
-			return nil, fmt.Errorf("%s: %v", p, err)
+			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		next, ok := d.byKey[strings.ToUpper(c)]
 		if !ok {
@@ -161,7 +161,7 @@ func (fs *fat16) add(p string, n *fatNode) error {
 	p = strings.TrimPrefix(p, "/")
 	dir, base := path.Split(p)
 	if err := checkLongName(base); err != nil {
-		return fmt.Errorf("%s: %v", p, err)
+		return fmt.Errorf("%s: %w", p, err)
 	}
 	d, err := fs.mkdirAll(strings.TrimSuffix(dir, "/"))
 	if err != nil {
@@ -377,7 +377,7 @@ func (fs *fat16) writeData(w io.WriterAt, at int64, f *fatNode, buf []byte) erro
 	}
 	n, err := io.CopyBuffer(io.NewOffsetWriter(w, at), io.LimitReader(r, f.size+1), buf)
 	if err != nil {
-		return fmt.Errorf("%s: %v", f.name, err)
+		return fmt.Errorf("%s: %w", f.name, err)
 	}
 	if n != f.size {
 		return fmt.Errorf("%s changed size while building the image (%d bytes, was %d)", f.src, n, f.size)

@@ -1,4 +1,4 @@
-package image
+package sdimage
 
 // Checks that gokrazy's on-device code can use the boot partition.
 //

@@ -1,0 +1,27 @@
+// Command prebuild cross-compiles the image programs for amd64 and arm64,
+// exactly as the image tests will (same flags, same cache keys), and throws
+// the binaries away: `make test` runs it before any test, so that no test's
+// deadline includes a cold compile of the appliance. Test support only.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/surveybox/surveybox/internal/testimage"
+)
+
+func main() {
+	for _, arch := range []string{"amd64", "arm64"} {
+		start := time.Now()
+		b, err := testimage.New(context.Background(), arch)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "prebuild:", err)
+			os.Exit(1)
+		}
+		b.Close()
+		fmt.Printf("prebuild: image programs for linux/%s in %.0fs\n", arch, time.Since(start).Seconds())
+	}
+}

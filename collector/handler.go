@@ -16,7 +16,7 @@ import (
 // largest batch_max_bytes (64 MiB) plus framing.
 const DefaultMaxUploadBytes = 64<<20 + 64<<10
 
-// Handler serves POST /v1/upload (wire format) and GET /v1/boxes (JSON
+// Handler serves POST /v1/upload (package proto/push) and GET /v1/boxes (JSON
 // stats of every box). Every request is authorized by the caller's tailnet
 // identity: only boxes the Allow policy matches (node name or tag) are
 // accepted, others get 403. The box's name is its node name.

@@ -1,7 +1,7 @@
 // Package collector is the operator's side of store-and-forward: a bbolt
 // store of what boxes delivered, kept per box and keyed by sequence range,
-// and the HTTP handler boxes upload to over the tailnet (see the wire
-// package for the format). `surveyctl collect` runs it on a tsnet node;
+// and the HTTP handler boxes upload to over the tailnet (the format is
+// package proto/push's). `surveyctl collect` runs it on a tsnet node;
 // `surveyctl pull` stores what it fetches in the same store, and
 // `surveyctl export` reads it.
 //

@@ -28,7 +28,7 @@ func openStore(t *testing.T) *Store {
 	return st
 }
 
-// entry is a wire entry of a batch with n BSS records starting at first;
+// entry is an upload entry of a batch with n BSS records starting at first;
 // tag goes into the records (their SSID) to tell spools apart.
 func entry(t *testing.T, first uint64, n int, tag string) push.Entry {
 	t.Helper()

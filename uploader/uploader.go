@@ -2,7 +2,7 @@
 // operator's collector over the tailnet. The push loop is separate from
 // scanning: the scanner appends to the spool and never waits for the
 // network; the loop reads what is there after the last acknowledgement,
-// POSTs it (collector/wire format), and acknowledges (deletes) in the
+// POSTs it (package proto/push's format), and acknowledges (deletes) in the
 // spool only what the collector acknowledged. Failures back off
 // exponentially with jitter between BackoffMin and BackoffMax; an idle
 // loop waits for the spool's next append. After a restart it resumes from
@@ -10,9 +10,6 @@
 // again and the collector's deduplication skips it. Every upload carries
 // the spool's ID, so a box whose spool starts over (numbering from 1
 // again) has its new records stored apart from the old ones.
-//
-// NewNode builds the box's tsnet node from the config; the pull API that
-// serves on it is package uploader/pull.
 package uploader
 
 import (

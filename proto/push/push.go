@@ -1,7 +1,7 @@
-// Package wire is the upload format between a box's uploader and the
-// operator's collector: a short versioned header, then spool entries
-// exactly as the box's spool stores them (each already a versioned,
-// DEFLATE-compressed batch, see batch.Encode), so that the box sends
+// Package push is the upload format between a box's push loop (package
+// uploader) and the operator's collector: a short versioned header, then
+// spool entries exactly as the box's spool stores them (each already a
+// versioned, DEFLATE-compressed batch, see package batch), so that the box sends
 // without re-encoding and the collector stores without re-encoding.
 //
 // Version 2, all integers but the spool ID unsigned varints:

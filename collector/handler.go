@@ -100,6 +100,11 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		h.log().Warn("collector: malformed upload", "box", box, "err", err)
 		return
 	}
+	for _, e := range entries {
+		if e.Err != nil {
+			h.log().Warn("collector: quarantining a corrupt entry", "box", box, "spool", batch.SpoolID(spoolID), "err", e.Err)
+		}
+	}
 	res, err := h.Store.Put(box, spoolID, SourceUpload, entries)
 	if errors.Is(err, ErrConflict) {
 		http.Error(w, err.Error(), http.StatusConflict)
@@ -113,7 +118,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log().Info("collector: upload", "box", box, "spool", batch.SpoolID(spoolID), "entries", len(entries), "stored", res.Stored,
 		"duplicates", res.Duplicates, "records", res.Records, "acked", res.Acked, "bytes", len(body), "missing", res.Missing)
-	writeJSON(w, push.Ack{AckedSeq: res.Acked, Stored: res.Stored, Duplicates: res.Duplicates, Records: res.Records})
+	writeJSON(w, push.Ack{AckedSeq: res.Acked, Stored: res.Stored, Duplicates: res.Duplicates, Records: res.Records, Quarantined: res.Quarantined})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -63,6 +63,10 @@ var (
 	bucketSpools = []byte("spools")  // per box: key spool ID (8 bytes BE) -> bucket
 	bucketData   = []byte("entries") // per spool: key LastSeq (8 bytes BE) -> value
 	bucketMeta   = []byte("meta")    // per spool: counters; per box: metaSpool
+	// per spool: entries that arrived but are no batch (corrupt on the
+	// box, or from newer software): key LastSeq -> value as in bucketData,
+	// with the reason before the data
+	bucketQuarantine = []byte("quarantine")
 
 	metaSpool = []byte("spool") // per box: ID of the spool of the last Put
 
@@ -73,6 +77,7 @@ var (
 	metaDuplicates = []byte("duplicates")
 	metaMissing    = []byte("missing")
 	metaLastPut    = []byte("last_put")
+	metaQuarantine = []byte("quarantined")
 )
 
 var boxName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,62}$`)
@@ -163,14 +168,18 @@ type PutResult struct {
 	// Missing counts sequence numbers skipped before these entries (the
 	// box evicted them before delivery, or delivered them elsewhere).
 	Missing uint64
+	// Quarantined counts entries stored apart because their data is no
+	// batch (push.Entry.Err); they are acknowledged with the rest.
+	Quarantined int
 }
 
 // Put stores the entries of box's spool spoolID (non-zero) in one
 // transaction: all or nothing. Entries already stored for that box and
 // spool (same sequence range) are skipped as duplicates; an entry that
 // overlaps a stored one of that spool otherwise is ErrConflict. Entries of
-// another spool of the box never clash. The spool becomes the box's
-// current one (BoxStats.Spool).
+// another spool of the box never clash. An entry with Err set is kept, with
+// its reason, in the spool's quarantine (Quarantined) instead of among the
+// records. The spool becomes the box's current one (BoxStats.Spool).
 func (s *Store) Put(box string, spoolID uint64, src Source, entries []push.Entry) (PutResult, error) {
 	var res PutResult
 	if !ValidBoxName(box) {
@@ -235,6 +244,24 @@ func (s *Store) Put(box string, spoolID uint64, src Source, entries []push.Entry
 			v := binary.AppendUvarint(nil, e.FirstSeq)
 			v = append(v, byte(src))
 			v = binary.AppendUvarint(v, now)
+			high = max(high, e.LastSeq)
+			if e.Err != nil {
+				q, err := sb.CreateBucketIfNotExists(bucketQuarantine)
+				if err != nil {
+					return err
+				}
+				if q.Get(boltkv.SeqKey(e.LastSeq)) != nil {
+					res.Duplicates++
+					continue
+				}
+				v = binary.AppendUvarint(v, uint64(len(e.Err.Error())))
+				v = append(append(v, e.Err.Error()...), e.Data...)
+				if err := q.Put(boltkv.SeqKey(e.LastSeq), v); err != nil {
+					return err
+				}
+				res.Quarantined++
+				continue
+			}
 			v = append(v, e.Data...)
 			if err := data.Put(boltkv.SeqKey(e.LastSeq), v); err != nil {
 				return err
@@ -242,7 +269,6 @@ func (s *Store) Put(box string, spoolID uint64, src Source, entries []push.Entry
 			c = data.Cursor() // Put invalidates cursors
 			res.Stored++
 			res.Records += e.LastSeq - e.FirstSeq + 1
-			high = max(high, e.LastSeq)
 			if err := boltkv.AddU64(m, metaBytes, uint64(8+len(v))); err != nil {
 				return err
 			}
@@ -255,6 +281,7 @@ func (s *Store) Put(box string, spoolID uint64, src Source, entries []push.Entry
 			boltkv.AddU64(m, metaRecords, res.Records),
 			boltkv.AddU64(m, metaDuplicates, uint64(res.Duplicates)),
 			boltkv.AddU64(m, metaMissing, res.Missing),
+			boltkv.AddU64(m, metaQuarantine, uint64(res.Quarantined)),
 			boltkv.PutU64(m, metaLastPut, now),
 		)
 	})
@@ -276,8 +303,11 @@ type SpoolStats struct {
 	// Duplicates counts redelivered entries that were skipped.
 	Duplicates uint64 `json:"duplicates"`
 	// Missing counts sequence numbers never delivered (gaps).
-	Missing uint64    `json:"missing"`
-	LastPut time.Time `json:"last_put"`
+	Missing uint64 `json:"missing"`
+	// Quarantined counts entries kept apart because their data is no
+	// batch.
+	Quarantined uint64    `json:"quarantined,omitempty"`
+	LastPut     time.Time `json:"last_put"`
 }
 
 // BoxStats describes what the store holds for one box: the counters sum
@@ -295,8 +325,11 @@ type BoxStats struct {
 	// Duplicates counts redelivered entries that were skipped.
 	Duplicates uint64 `json:"duplicates"`
 	// Missing counts sequence numbers never delivered (gaps).
-	Missing uint64    `json:"missing"`
-	LastPut time.Time `json:"last_put"`
+	Missing uint64 `json:"missing"`
+	// Quarantined counts entries kept apart because their data is no
+	// batch.
+	Quarantined uint64    `json:"quarantined,omitempty"`
+	LastPut     time.Time `json:"last_put"`
 	// Spools are the box's spools, by ID.
 	Spools []SpoolStats `json:"spools"`
 }
@@ -346,6 +379,7 @@ func boxStats(name string, bb *bolt.Bucket) BoxStats {
 		st.Bytes += ss.Bytes
 		st.Duplicates += ss.Duplicates
 		st.Missing += ss.Missing
+		st.Quarantined += ss.Quarantined
 		if ss.LastPut.After(st.LastPut) {
 			st.LastPut = ss.LastPut
 		}
@@ -366,6 +400,7 @@ func spoolStats(id uint64, sb *bolt.Bucket) SpoolStats {
 	st.Bytes = boltkv.GetU64(m, metaBytes)
 	st.Duplicates = boltkv.GetU64(m, metaDuplicates)
 	st.Missing = boltkv.GetU64(m, metaMissing)
+	st.Quarantined = boltkv.GetU64(m, metaQuarantine)
 	if v := boltkv.GetU64(m, metaLastPut); v != 0 {
 		st.LastPut = time.Unix(0, int64(v)).UTC()
 	}

@@ -63,6 +63,16 @@ const (
 // of 500 BSSes and a full channel survey takes well under 1 MiB.
 const MaxPayload = 16 << 20
 
+// MaxBSS and MaxChannels bound the records of one batch. A scan cycle in
+// the densest place sees a few thousand BSSes and at most a few hundred
+// channels; the bounds keep a decoder from allocating for records that
+// corrupt or hostile input merely declares (a record in memory takes
+// hundreds of times the two bytes it can take stored).
+const (
+	MaxBSS      = 1 << 14
+	MaxChannels = 1 << 12
+)
+
 // ErrCorrupt is wrapped by every error Decode returns for malformed input.
 var ErrCorrupt = errors.New("corrupt stored batch")
 
@@ -103,8 +113,9 @@ type Encoder struct {
 // and as text otherwise, and channel/band/SSID display forms are left out
 // when they are what the survey package derives from frequency and SSID
 // bytes. Decode(Encode(b)) equals b, including nil against empty slices.
-// The payload is compressed when that makes it smaller. A payload larger
-// than MaxPayload is an error wrapping ErrTooLarge.
+// The payload is compressed when that makes it smaller. More records than
+// MaxBSS or MaxChannels, or a payload larger than MaxPayload, is an error
+// wrapping ErrTooLarge.
 func (enc *Encoder) Encode(b *Batch) ([]byte, error) {
 	var zw *flate.Writer
 	if !enc.NoCompression {
@@ -112,6 +123,9 @@ func (enc *Encoder) Encode(b *Batch) ([]byte, error) {
 			enc.zw, _ = flate.NewWriter(nil, flate.BestSpeed) // only fails for a bad level
 		}
 		zw = enc.zw
+	}
+	if len(b.BSS) > MaxBSS || len(b.Channels) > MaxChannels {
+		return nil, fmt.Errorf("encoding %d BSS and %d channel records: %w (at most %d and %d)", len(b.BSS), len(b.Channels), ErrTooLarge, MaxBSS, MaxChannels)
 	}
 	var e encoder
 	e.table = make(map[string]uint64)
@@ -175,6 +189,9 @@ type Header struct {
 // visible.
 func (h Header) Seqs() uint64 { return max(h.BSS+h.Channels, 1) }
 
+// PayloadBytes is the size of the batch's payload before compression.
+func (h Header) PayloadBytes() uint64 { return h.payloadLen }
+
 // ReadHeader decodes the header of a stored batch. Errors wrap ErrCorrupt.
 func ReadHeader(data []byte) (Header, error) {
 	var h Header
@@ -204,8 +221,11 @@ func ReadHeader(data []byte) (Header, error) {
 	if h.payloadLen > MaxPayload {
 		return h, fmt.Errorf("%w: payload of %d bytes exceeds %d", ErrCorrupt, h.payloadLen, MaxPayload)
 	}
+	if h.BSS > MaxBSS || h.Channels > MaxChannels {
+		return h, fmt.Errorf("%w: %d BSS and %d channel records (at most %d and %d)", ErrCorrupt, h.BSS, h.Channels, MaxBSS, MaxChannels)
+	}
 	// Every record takes at least two bytes, so a count beyond that is
-	// corrupt; checking here keeps the sequence arithmetic from overflowing.
+	// corrupt.
 	if h.BSS > h.payloadLen/2 || h.Channels > h.payloadLen/2 {
 		return h, fmt.Errorf("%w: %d BSS and %d channel records in a %d-byte payload", ErrCorrupt, h.BSS, h.Channels, h.payloadLen)
 	}
@@ -239,16 +259,27 @@ func Decode(data []byte) (Batch, error) {
 	flags := d.uvarint()
 	b.Triggered, b.Aborted, b.EventsLost = flags&1 != 0, flags&2 != 0, flags&4 != 0
 	b.Problems = d.strs()
+	// The slices grow as records decode, never to what the header merely
+	// declares: corrupt input fails at its first bad record, having
+	// allocated for the good ones only.
 	if h.BSS > 0 {
-		b.BSS = make([]wifi.Record, h.BSS)
-		for i := range b.BSS {
-			d.bss(&b.BSS[i])
+		b.BSS = make([]wifi.Record, 0, min(h.BSS, 64))
+		for range h.BSS {
+			var r wifi.Record
+			if d.bss(&r); d.err != nil {
+				break
+			}
+			b.BSS = append(b.BSS, r)
 		}
 	}
-	if h.Channels > 0 {
-		b.Channels = make([]wifi.ChannelRecord, h.Channels)
-		for i := range b.Channels {
-			d.channel(&b.Channels[i])
+	if h.Channels > 0 && d.err == nil {
+		b.Channels = make([]wifi.ChannelRecord, 0, min(h.Channels, 64))
+		for range h.Channels {
+			var c wifi.ChannelRecord
+			if d.channel(&c); d.err != nil {
+				break
+			}
+			b.Channels = append(b.Channels, c)
 		}
 	}
 	if d.err != nil {

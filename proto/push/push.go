@@ -60,7 +60,21 @@ var ErrMalformed = errors.New("malformed upload")
 type Entry struct {
 	FirstSeq, LastSeq uint64
 	Data              []byte
+	// Err, set by Decode, says why Data is not a batch of LastSeq-FirstSeq+1
+	// records (it wraps ErrCorrupt): the box stored it corrupt, or it
+	// comes from newer software. The framing around it was sound, so the
+	// upload goes on; the entry is kept for diagnosis, not as records.
+	Err error
 }
+
+// ErrCorrupt is wrapped by Entry.Err.
+var ErrCorrupt = errors.New("corrupt entry")
+
+// MaxExpansion bounds how much larger than its stored bytes an entry's
+// payload may declare itself: real batches compress a few times, and the
+// bound keeps a small upload from making the collector decompress
+// gigabytes.
+const MaxExpansion = 64
 
 // Ack is the collector's answer to an upload.
 type Ack struct {
@@ -71,6 +85,9 @@ type Ack struct {
 	Stored     int    `json:"stored_entries"`
 	Duplicates int    `json:"duplicate_entries"`
 	Records    uint64 `json:"stored_records"`
+	// Quarantined counts entries kept apart because they are no batch
+	// (Entry.Err); they are acknowledged too.
+	Quarantined int `json:"quarantined_entries,omitempty"`
 }
 
 // Size returns the encoded size of entries.
@@ -98,11 +115,12 @@ func Append(buf []byte, spoolID uint64, entries []Entry) []byte {
 	return buf
 }
 
-// Decode parses and validates an upload: the framing, the spool ID, the
-// order and contiguity of the entries, and that every entry's Data decodes
-// as a spool batch whose record count matches its sequence range. It
-// returns the spool ID and the entries, whose Data alias body. Errors wrap
-// ErrMalformed.
+// Decode parses and validates an upload: the framing, the spool ID, and the
+// order and contiguity of the entries, whose errors wrap ErrMalformed and
+// refuse the whole upload; and whether every entry's Data decodes as a
+// batch whose record count matches its sequence range, whose failure sets
+// that entry's Err only. It returns the spool ID and the entries, whose
+// Data alias body.
 func Decode(body []byte) (spoolID uint64, entries []Entry, err error) {
 	entries, spoolID, err = decode(body)
 	if err != nil {
@@ -171,13 +189,7 @@ func decode(body []byte) ([]Entry, uint64, error) {
 		if len(out) > 0 && e.FirstSeq != out[len(out)-1].LastSeq+1 {
 			return nil, 0, fmt.Errorf("%w: entry %d starts at %d, not right after %d", ErrMalformed, i, e.FirstSeq, out[len(out)-1].LastSeq)
 		}
-		b, err := batch.Decode(e.Data)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%w: entry %d-%d: %w", ErrMalformed, e.FirstSeq, e.LastSeq, err)
-		}
-		if want := uint64(max(b.Records(), 1)); want != span+1 {
-			return nil, 0, fmt.Errorf("%w: entry %d-%d holds %d records", ErrMalformed, e.FirstSeq, e.LastSeq, want)
-		}
+		e.Err = checkEntry(e)
 		out = append(out, e)
 	}
 	if len(d) != 0 {
@@ -201,3 +213,22 @@ func ReadBody(r io.Reader, limit int64) ([]byte, error) {
 
 // ErrTooLarge: the body is longer than the limit.
 var ErrTooLarge = errors.New("upload too large")
+
+// checkEntry says why e's data is not the batch its sequence range says,
+// or nil.
+func checkEntry(e Entry) error {
+	h, err := batch.ReadHeader(e.Data)
+	if err != nil {
+		return fmt.Errorf("%w %d-%d: %w", ErrCorrupt, e.FirstSeq, e.LastSeq, err)
+	}
+	if limit := MaxExpansion*uint64(len(e.Data)) + 64<<10; h.PayloadBytes() > limit {
+		return fmt.Errorf("%w %d-%d: %d stored bytes declare a payload of %d", ErrCorrupt, e.FirstSeq, e.LastSeq, len(e.Data), h.PayloadBytes())
+	}
+	if h.Seqs() != e.LastSeq-e.FirstSeq+1 {
+		return fmt.Errorf("%w %d-%d: it holds %d records", ErrCorrupt, e.FirstSeq, e.LastSeq, h.Seqs())
+	}
+	if _, err := batch.Decode(e.Data); err != nil {
+		return fmt.Errorf("%w %d-%d: %w", ErrCorrupt, e.FirstSeq, e.LastSeq, err)
+	}
+	return nil
+}

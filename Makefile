@@ -6,7 +6,7 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 # (the seed corpora also run as plain tests in `go test`).
 FUZZ ?= ./wifi:FuzzParseElements ./wifi:FuzzDeriveSecurity ./survey:FuzzDecodeBSS \
 	./survey:FuzzDecodeSurveyInfo ./survey:FuzzDecodeScanStream ./proto/batch:FuzzDecode \
-	./internal/testbed:FuzzParseIWScan
+	./proto/push:FuzzDecode ./internal/testbed:FuzzParseIWScan
 FUZZTIME ?= 10s
 # The operator's tool must build for the machines operators use.
 CROSS ?= darwin/arm64 darwin/amd64 windows/amd64 linux/arm64
@@ -34,7 +34,7 @@ prebuild: vet
 crossbuild:
 	@set -e; for t in $(CROSS); do \
 		echo "crossbuild surveyctl $$t"; \
-		GOOS=$${t%/*} GOARCH=$${t#*/} CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/surveyctl; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} CGO_ENABLED=0 $(GO) build -trimpath -o /dev/null ./cmd/surveyctl; \
 	done
 
 test: testbed-assets prebuild

@@ -101,9 +101,9 @@ type env struct {
 	firstStart   bool
 	loadModules  func() ([]kmod.Result, error)
 	loadConfig   func() (*config.Config, error)
-	openSpool    func(config.Spool, *slog.Logger) (*spool.Spool, error) // nil: no spool
-	scanner      func(ctx context.Context, radio func(string)) error    // nil: nl80211
-	retryWait    func(n int) time.Duration                              // nil: scanloop.Backoff
+	openSpool    func(config.Spool, *slog.Logger, func(note string)) (*spool.Spool, error) // nil: no spool
+	scanner      func(ctx context.Context, radio func(string)) error                       // nil: nl80211
+	retryWait    func(n int) time.Duration                                                 // nil: scanloop.Backoff
 	startTailnet func(ctx context.Context, d tailsvc.Deps, state func(string))
 	addrs        func() string // the box's addresses, for the listener line
 	// listenerEvery returns the pause before the n-th listener check.
@@ -137,7 +137,8 @@ func (e *env) run(ctx context.Context) {
 
 	var sp *spool.Spool
 	if e.openSpool != nil {
-		if sp, err = e.openSpool(cfg.Spool, e.log); err != nil {
+		recovered := func(note string) { con.Printf("SPOOL RECOVERED: %s", note) }
+		if sp, err = e.openSpool(cfg.Spool, e.log, recovered); err != nil {
 			con.Printf("ERROR: %v — observations are not kept", err)
 		} else {
 			defer sp.Close()
@@ -246,12 +247,13 @@ func registered(stateDir string) bool {
 }
 
 // openSpool opens the durable spool the config names, creating its
-// directory (0700: observations are the customer's data).
-func openSpool(c config.Spool, log *slog.Logger) (*spool.Spool, error) {
+// directory (0700: observations are the customer's data). onRecover is
+// told when a corrupt database was moved aside for a new one.
+func openSpool(c config.Spool, log *slog.Logger, onRecover func(string)) (*spool.Spool, error) {
 	if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating the spool directory: %w", err)
 	}
-	sp, err := spool.Open(c.Path, spool.Options{QuotaBytes: int64(c.QuotaBytes), Logger: log})
+	sp, err := spool.Open(c.Path, spool.Options{QuotaBytes: int64(c.QuotaBytes), Logger: log, OnRecover: onRecover})
 	if err != nil {
 		return nil, fmt.Errorf("opening the spool %s: %w", c.Path, err)
 	}

@@ -284,7 +284,7 @@ func TestBootTailnetState(t *testing.T) {
 
 func TestOpenSpoolMakesPrivateDirectory(t *testing.T) {
 	dir := t.TempDir()
-	sp, err := openSpool(config.Spool{Path: filepath.Join(dir, "sub", "spool.db"), QuotaBytes: 1 << 20}, slog.New(slog.DiscardHandler))
+	sp, err := openSpool(config.Spool{Path: filepath.Join(dir, "sub", "spool.db"), QuotaBytes: 1 << 20}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

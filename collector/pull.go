@@ -9,11 +9,16 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/proto/pull"
 	"github.com/surveybox/surveybox/proto/push"
 )
+
+// maxCycleRecords bounds the records of one cycle of the stream: no more
+// than a stored batch can hold.
+const maxCycleRecords = batch.MaxBSS + batch.MaxChannels
 
 // PullResult says what Pull fetched.
 type PullResult struct {
@@ -25,6 +30,8 @@ type PullResult struct {
 	After              uint64 // resumed after this sequence of Spool
 	Cycles, Duplicates int
 	Records            uint64
+	// Quarantined counts batches the box could not decode, kept apart.
+	Quarantined int
 	// HighSeq is the highest sequence stored for the box's spool afterwards;
 	// NextSeq the box's next sequence number (from the stream's end).
 	HighSeq, NextSeq uint64
@@ -53,15 +60,24 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 	res.PrevSpool = uint64(bs.Spool)
 	res.After, res.HighSeq = bs.HighSeq, bs.HighSeq
 	url := fmt.Sprintf("%s/v1/observations?after=%d&spool=%v", strings.TrimSuffix(baseURL, "/"), res.After, bs.Spool)
+	// A box that stops sending (or never answers) is given up after
+	// pullIdleTimeout without a byte; what came in full is kept.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(pullIdleTimeout, func() {
+		cancel(fmt.Errorf("no data from %s for %v", box, pullIdleTimeout))
+	})
+	defer idle.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return res, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return res, fmt.Errorf("pulling from %s: %w", box, err)
+		return res, fmt.Errorf("pulling from %s: %w", box, errors.Join(err, context.Cause(ctx)))
 	}
 	defer resp.Body.Close()
+	body := &idleReader{r: resp.Body, timer: idle, d: pullIdleTimeout}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return res, fmt.Errorf("pulling from %s: %s: %s", box, resp.Status, strings.TrimSpace(string(msg)))
@@ -95,6 +111,7 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		}
 		res.Cycles += r.Stored
 		res.Duplicates += r.Duplicates
+		res.Quarantined += r.Quarantined
 		res.Records += r.Records
 		res.HighSeq = max(res.HighSeq, r.Acked)
 		pending, pendingBytes = pending[:0], 0
@@ -129,8 +146,8 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		return nil
 	}
 
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 16<<20)
+	sc := bufio.NewScanner(body)
+	sc.Buffer(nil, pull.MaxLineBytes)
 	var streamErr error
 	for sc.Scan() {
 		var l pull.Line
@@ -139,7 +156,7 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 			break
 		}
 		switch l.Kind {
-		case pull.KindCycle, pull.KindEnd:
+		case pull.KindCycle, pull.KindEnd, pull.KindCorrupt:
 			if l.Spool != id {
 				streamErr = fmt.Errorf("pulling from %s: a %s line of spool %v in a stream of spool %v", box, l.Kind, l.Spool, id)
 				break
@@ -160,11 +177,27 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 			lc := l
 			cycle, records = &lc, records[:0]
 		case pull.KindBSS, pull.KindChannel:
-			if cycle == nil || l.Seq < cycle.Seq || l.Seq > cycle.LastSeq {
+			if cycle == nil || l.Seq < cycle.Seq || l.Seq > cycle.LastSeq || len(records) >= maxCycleRecords {
 				streamErr = fmt.Errorf("pulling from %s: record %d outside its cycle", box, l.Seq)
 				break
 			}
 			records = append(records, l)
+		case pull.KindCorrupt:
+			// A batch the box stored but cannot decode: kept apart, as
+			// the collector keeps such uploads.
+			if err := closeCycle(); err != nil {
+				return res, errors.Join(err, flush())
+			}
+			cycle = nil
+			if l.LastSeq < l.Seq || l.Seq == 0 {
+				streamErr = fmt.Errorf("pulling from %s: bad corrupt batch %d-%d", box, l.Seq, l.LastSeq)
+				break
+			}
+			if l.Seq > res.After {
+				pending = append(pending, push.Entry{FirstSeq: l.Seq, LastSeq: l.LastSeq, Data: l.Data,
+					Err: fmt.Errorf("%w %d-%d: the box says: %s", push.ErrCorrupt, l.Seq, l.LastSeq, l.Corrupt)})
+				pendingBytes += len(l.Data)
+			}
 		case pull.KindEnd:
 			res.Complete, res.NextSeq = true, l.NextSeq
 		}
@@ -173,7 +206,9 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		}
 	}
 	if streamErr == nil {
-		streamErr = sc.Err()
+		if streamErr = sc.Err(); streamErr != nil && context.Cause(ctx) != nil {
+			streamErr = fmt.Errorf("pulling from %s: %w; run pull again to resume", box, context.Cause(ctx))
+		}
 	}
 	// A cycle with all its records is complete even if the stream was cut
 	// right after it.
@@ -190,4 +225,22 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		return res, fmt.Errorf("pulling from %s: stream cut after sequence %d; run pull again to resume", box, res.HighSeq)
 	}
 	return res, nil
+}
+
+// pullIdleTimeout bounds the wait for the next byte of a pull.
+const pullIdleTimeout = 2 * time.Minute
+
+// idleReader restarts timer after every read that returns data.
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	d     time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.timer.Reset(r.d)
+	}
+	return n, err
 }

@@ -150,7 +150,12 @@ func Stream(ctx context.Context, w io.Writer, sp *spool.Spool, after uint64, flu
 		}
 		b, err := e.Decode()
 		if err != nil {
-			return n, fmt.Errorf("decoding spool entry %d: %w", e.FirstSeq, err)
+			sp.ReportCorrupt(e, err)
+			if err := enc.Encode(pull.Line{Kind: pull.KindCorrupt, Spool: st.ID, Seq: e.FirstSeq, LastSeq: e.LastSeq, Corrupt: err.Error(), Data: e.Data}); err != nil {
+				return n, err
+			}
+			last = e.LastSeq
+			continue
 		}
 		lines := pull.Lines(e.FirstSeq, e.LastSeq, &b, after)
 		lines[0].Spool = st.ID
@@ -238,6 +243,8 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 	m("surveybox_spool_last_ack_seq", "gauge", "Highest sequence number acknowledged by the collector.", float64(sp.LastAck))
 	m("surveybox_spool_evictions_total", "counter", "Times the spool evicted old batches for room.", float64(sp.Evictions))
 	m("surveybox_spool_evicted_records_total", "counter", "Records evicted before delivery.", float64(sp.EvictedRecords))
+	m("surveybox_spool_corrupt_entries_total", "counter", "Stored batches found corrupt (delivered as bytes, kept apart by the operator).", float64(sp.CorruptEntries))
+	m("surveybox_spool_recoveries_total", "counter", "Corrupt spool databases moved aside for a new one.", float64(sp.Recoveries))
 	if u := s.Upload; u != nil {
 		m("surveybox_upload_requests_total", "counter", "Acknowledged uploads.", float64(u.Uploads))
 		m("surveybox_upload_failures_total", "counter", "Failed upload attempts.", float64(u.Failures))

@@ -219,7 +219,7 @@ func gokrazyFATTool(t *testing.T) string {
 				return fmt.Errorf("go list -m github.com/gokrazy/internal: %v", err)
 			}
 			version := strings.TrimSpace(string(out))
-			sums, err := os.ReadFile("../../go.sum")
+			sums, err := os.ReadFile("../go.sum")
 			if err != nil {
 				return err
 			}

@@ -32,6 +32,27 @@
 // same transaction, counted (the counters live in the database and survive
 // restarts) and logged; appends keep working on a full quota.
 //
+// # Bad data
+//
+// SD cards rot, and an image rolled back meets data written by newer
+// software. Nothing the spool holds can stop it for good:
+//
+//   - Sequence ranges come from the keys (each batch's key is its last
+//     sequence number, and batches are contiguous from the oldest, whose
+//     first number the meta bucket keeps), never from the stored bytes, so
+//     acknowledgement and eviction delete by key without decoding, and the
+//     counters stay right whatever the bytes say.
+//   - A batch whose header does not decode, or does not hold the records
+//     its range says, is still returned in order, with Entry.Err set;
+//     readers that decode (the pull API, the push loop) call
+//     ReportCorrupt for batches that fail, which counts each once and logs
+//     it (Stats.CorruptEntries). The bytes stay and travel to the
+//     operator, whose collector keeps them apart for diagnosis.
+//   - A database that bbolt cannot open, or whose pages make it panic, is
+//     moved aside (spool.db.corrupt-TIME, kept for diagnosis) and a new
+//     spool, with a new ID, takes its place. Options.OnRecover is told, and
+//     Stats.Recoveries and RecoveryNote say so until the box is re-flashed.
+//
 // A commit that fails because the disk is full (ENOSPC, EFBIG from a file
 // size limit, or bbolt's MaxSize) rolls back, evicts the oldest batches to
 // free pages inside the file, and is retried once; if that fails too,
@@ -54,6 +75,8 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -92,6 +115,19 @@ var (
 	metaLastEviction   = []byte("last_eviction")
 	metaLastAck        = []byte("last_ack")
 	metaLastAckTime    = []byte("last_ack_time")
+	// metaFloor is the first sequence number of the oldest batch (NextSeq
+	// when the spool is empty). Spools from before it existed get it when
+	// opened.
+	metaFloor = []byte("floor")
+	// Bad data (see the package documentation).
+	metaCorruptEntries = []byte("corrupt_entries")
+	metaLastCorrupt    = []byte("last_corrupt")       // text: time and reason
+	metaRecoveries     = []byte("recoveries")         // databases moved aside
+	metaRecoveryNote   = []byte("last_recovery_note") // text
+
+	// bucketCorrupt marks the batches reported corrupt (key as in
+	// bucketBatches, value the reason), so each is counted once.
+	bucketCorrupt = []byte("corrupt")
 )
 
 const keyLen = 8
@@ -120,16 +156,22 @@ type Options struct {
 	// NoSync skips fsync on commit. For benchmarks only: a crash can then
 	// lose or corrupt committed batches.
 	NoSync bool
+	// OnRecover, if set, is told when a corrupt database was moved aside
+	// and a new spool took its place (the appliance says so on the
+	// console).
+	OnRecover func(note string)
 }
 
 // Spool is an open spool. Its methods are safe for concurrent use.
 type Spool struct {
-	db    *bolt.DB
 	path  string
 	quota int64
 	log   *slog.Logger
+	opt   Options
 
-	id uint64
+	dbMu sync.RWMutex // write-held only to replace a corrupt database
+	db   *bolt.DB
+	id   uint64
 
 	mu       sync.Mutex
 	appended chan struct{} // closed and replaced after each append
@@ -138,64 +180,189 @@ type Spool struct {
 
 // Open opens or creates the spool database at path (the directory must
 // exist). It waits at most Options.LockTimeout for another process to
-// release the file.
+// release the file. A database that is corrupt, or of a layout this
+// program does not know, is moved aside and a new spool created (see the
+// package documentation).
 func Open(path string, opt Options) (*Spool, error) {
-	s := &Spool{path: path, quota: opt.QuotaBytes, log: opt.Logger, appended: make(chan struct{})}
+	s := &Spool{path: path, quota: opt.QuotaBytes, log: opt.Logger, opt: opt, appended: make(chan struct{})}
 	if s.quota == 0 {
 		s.quota = DefaultQuotaBytes
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	timeout := opt.LockTimeout
+	db, id, err := s.openDB()
+	var bad *corruptError
+	if errors.As(err, &bad) {
+		db, id, err = s.replace(bad.reason)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.db, s.id = db, id
+	return s, nil
+}
+
+// corruptError is a database bbolt cannot open or read: its pages are
+// damaged (or made by a newer program), not the disk or the lock.
+type corruptError struct{ reason string }
+
+func (e *corruptError) Error() string { return "corrupt spool database: " + e.reason }
+
+// openDB opens the database and sets up its buckets and meta keys.
+func (s *Spool) openDB() (db *bolt.DB, id uint64, err error) {
+	timeout := s.opt.LockTimeout
 	if timeout == 0 {
 		timeout = DefaultLockTimeout
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, id, err = nil, 0, &corruptError{reason: fmt.Sprint(r)}
+		}
+	}()
+	db, err = bolt.Open(s.path, 0o600, &bolt.Options{
 		Timeout:      timeout,
-		NoSync:       opt.NoSync,
-		MaxSize:      int(opt.MaxFileBytes),
+		NoSync:       s.opt.NoSync,
+		MaxSize:      int(s.opt.MaxFileBytes),
 		FreelistType: bolt.FreelistMapType,
 	})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("opening spool %s: still locked by another process after %v", path, timeout)
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, 0, fmt.Errorf("opening spool %s: still locked by another process after %v", s.path, timeout)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, 0, &corruptError{reason: err.Error()}
+	case err != nil:
+		return nil, 0, fmt.Errorf("opening spool %s: %w", s.path, err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("opening spool %s: %w", path, err)
-	}
-	s.db = db
 	err = db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketBatches); err != nil {
-			return err
-		}
-		m, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		switch v := boltkv.GetU64(m, metaFormat); v {
-		case 0:
-			if err := boltkv.PutU64(m, metaFormat, formatVersion); err != nil {
-				return err
-			}
-			if err := boltkv.PutU64(m, metaNextSeq, 1); err != nil {
-				return err
-			}
-		case formatVersion:
-		default:
-			return fmt.Errorf("unknown spool format %d (this program knows %d)", v, formatVersion)
-		}
-		s.id = boltkv.GetU64(m, metaID)
-		if s.id == 0 { // new, or created before spools had IDs
-			s.id = newID()
-			return boltkv.PutU64(m, metaID, s.id)
-		}
-		return nil
+		var err error
+		id, err = setUp(tx)
+		return err
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("opening spool %s: %w", path, err)
+		var bad *corruptError
+		if errors.As(err, &bad) {
+			return nil, 0, err
+		}
+		return nil, 0, fmt.Errorf("opening spool %s: %w", s.path, err)
 	}
-	return s, nil
+	return db, id, nil
+}
+
+// setUp creates the buckets and meta keys of a new spool, or checks and
+// completes those of an existing one, and returns the spool's ID.
+func setUp(tx *bolt.Tx) (uint64, error) {
+	bk, err := tx.CreateBucketIfNotExists(bucketBatches)
+	if err != nil {
+		return 0, err
+	}
+	m, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return 0, err
+	}
+	switch v := boltkv.GetU64(m, metaFormat); v {
+	case 0:
+		if err := errors.Join(boltkv.PutU64(m, metaFormat, formatVersion), boltkv.PutU64(m, metaNextSeq, 1), boltkv.PutU64(m, metaFloor, 1)); err != nil {
+			return 0, err
+		}
+	case formatVersion:
+	default:
+		return 0, &corruptError{reason: fmt.Sprintf("unknown spool format %d (this program knows %d)", v, formatVersion)}
+	}
+	if m.Get(metaFloor) == nil { // a spool from before the floor was kept
+		floor := boltkv.GetU64(m, metaNextSeq)
+		if k, v := bk.Cursor().First(); k != nil {
+			last := binary.BigEndian.Uint64(k)
+			floor = last // one record, if the header cannot say
+			if h, err := batch.ReadHeader(v); err == nil && h.Seqs() <= last {
+				floor = last - h.Seqs() + 1
+			}
+		}
+		if err := boltkv.PutU64(m, metaFloor, floor); err != nil {
+			return 0, err
+		}
+	}
+	id := boltkv.GetU64(m, metaID)
+	if id == 0 { // new, or created before spools had IDs
+		id = newID()
+		if err := boltkv.PutU64(m, metaID, id); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// replace moves the database file aside and creates a new spool in its
+// place, noting why in the new spool's meta bucket.
+func (s *Spool) replace(reason string) (*bolt.DB, uint64, error) {
+	aside := fmt.Sprintf("%s.corrupt-%s", s.path, time.Now().UTC().Format("20060102T150405Z"))
+	if err := os.Rename(s.path, aside); err != nil {
+		return nil, 0, fmt.Errorf("moving the corrupt spool %s aside (%s): %w", s.path, reason, err)
+	}
+	note := fmt.Sprintf("%s: the spool database was corrupt (%s); moved aside to %s, a new spool started",
+		time.Now().UTC().Format(time.RFC3339), reason, filepath.Base(aside))
+	s.log.Error("spool: "+note, "path", s.path)
+	db, id, err := s.openDB()
+	if err != nil {
+		return nil, 0, fmt.Errorf("starting a new spool after moving the corrupt one aside: %w", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		return errors.Join(boltkv.AddU64(m, metaRecoveries, 1), m.Put(metaRecoveryNote, []byte(note)))
+	})
+	if err != nil {
+		db.Close()
+		return nil, 0, fmt.Errorf("starting a new spool after moving the corrupt one aside: %w", err)
+	}
+	if s.opt.OnRecover != nil {
+		s.opt.OnRecover(note)
+	}
+	return db, id, nil
+}
+
+// view and update run a transaction on the current database. A panic in
+// bbolt (a damaged page) becomes a *corruptError; bbolt has rolled the
+// transaction back by then.
+func (s *Spool) view(fn func(tx *bolt.Tx) error) error   { return s.tx(false, fn) }
+func (s *Spool) update(fn func(tx *bolt.Tx) error) error { return s.tx(true, fn) }
+
+func (s *Spool) tx(write bool, fn func(tx *bolt.Tx) error) (err error) {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = &corruptError{reason: fmt.Sprint(r)}
+		}
+	}()
+	if write {
+		return s.db.Update(fn)
+	}
+	return s.db.View(fn)
+}
+
+// recoverFrom replaces the database when err says it is corrupt, and
+// reports whether it did (the caller may retry on the new spool).
+func (s *Spool) recoverFrom(err error) bool {
+	var bad *corruptError
+	if !errors.As(err, &bad) {
+		return false
+	}
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	s.db.Close()
+	db, id, rerr := s.replace(bad.reason)
+	if rerr != nil {
+		s.log.Error("spool: cannot recover", "err", rerr)
+		// Keep a closed handle: every call fails with bbolt's
+		// ErrDatabaseNotOpen rather than panicking.
+		return false
+	}
+	s.db, s.id = db, id
+	return true
 }
 
 // newID returns a random non-zero spool ID.
@@ -211,10 +378,16 @@ func newID() uint64 {
 
 // ID returns the spool's ID (see the package documentation): random,
 // non-zero, fixed for the life of the database file.
-func (s *Spool) ID() uint64 { return s.id }
+func (s *Spool) ID() uint64 {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.id
+}
 
 // Close closes the database.
 func (s *Spool) Close() error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("closing spool %s: %w", s.path, err)
 	}
@@ -269,6 +442,9 @@ func (s *Spool) Append(ctx context.Context, b batch.Batch) (first, last uint64, 
 		return 0, 0, fmt.Errorf("appending %d records to spool: %w (%d > %d bytes)", b.Records(), ErrTooLarge, size, s.quota)
 	}
 	first, last, ev, err := s.appendOnce(data, n, size)
+	if err != nil && s.recoverFrom(err) {
+		first, last, ev, err = s.appendOnce(data, n, size) // on the new spool
+	}
 	if err != nil && isDiskFull(err) {
 		s.log.Warn("spool: disk full, evicting oldest batches and retrying", "path", s.path, "err", err)
 		fev, ferr := s.evictForSpace(2 * size)
@@ -297,7 +473,7 @@ func (s *Spool) Append(ctx context.Context, b batch.Batch) (first, last uint64, 
 }
 
 func (s *Spool) appendOnce(data []byte, n uint64, size int64) (first, last uint64, ev eviction, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		bk, m := tx.Bucket(bucketBatches), tx.Bucket(bucketMeta)
 		// Keys only ever grow, so fill pages completely instead of
 		// splitting them half-empty.
@@ -305,7 +481,7 @@ func (s *Spool) appendOnce(data []byte, n uint64, size int64) (first, last uint6
 		ev = eviction{}
 		if s.quota > 0 {
 			var err error
-			ev, err = evict(bk, m, int64(boltkv.GetU64(m, metaLiveBytes))+size-s.quota)
+			ev, err = evict(tx, int64(boltkv.GetU64(m, metaLiveBytes))+size-s.quota)
 			if err != nil {
 				return err
 			}
@@ -330,44 +506,44 @@ func (s *Spool) appendOnce(data []byte, n uint64, size int64) (first, last uint6
 // inside the file when the disk is full.
 func (s *Spool) evictForSpace(need int64) (eviction, error) {
 	var ev eviction
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
-		ev, err = evict(tx.Bucket(bucketBatches), tx.Bucket(bucketMeta), max(need, 1))
+		ev, err = evict(tx, max(need, 1))
 		return err
 	})
 	return ev, err
 }
 
 // evict deletes the oldest batches until at least need bytes are freed (or
-// the spool is empty) and counts them in the meta bucket.
-func evict(bk, m *bolt.Bucket, need int64) (eviction, error) {
+// the spool is empty) and counts them in the meta bucket. It goes by the
+// keys alone: a batch whose bytes are damaged is evicted like any other.
+func evict(tx *bolt.Tx, need int64) (eviction, error) {
 	var ev eviction
 	if need <= 0 {
 		return ev, nil
 	}
+	bk, m := tx.Bucket(bucketBatches), tx.Bucket(bucketMeta)
+	floor := boltkv.GetU64(m, metaFloor)
 	c := bk.Cursor()
 	for k, v := c.First(); k != nil && ev.freedBytes < need; k, v = c.First() {
-		h, err := batch.ReadHeader(v)
-		if err != nil {
-			return ev, fmt.Errorf("evicting batch %x: %w", k, err)
-		}
-		last := binary.BigEndian.Uint64(k)
-		n := h.Seqs()
+		first, last := rangeOf(floor, k)
 		if ev.entries == 0 {
-			ev.firstSeq = last - n + 1
+			ev.firstSeq = first
 		}
 		ev.lastSeq = last
 		ev.entries++
-		ev.records += n
+		ev.records += last - first + 1
 		ev.freedBytes += int64(len(k) + len(v))
-		if err := c.Delete(); err != nil {
+		if err := errors.Join(c.Delete(), unmarkCorrupt(tx, k)); err != nil {
 			return ev, err
 		}
+		floor = last + 1
 	}
 	if ev.entries == 0 {
 		return ev, nil
 	}
 	err := errors.Join(
+		boltkv.PutU64(m, metaFloor, floor),
 		subU64(m, metaLiveBytes, uint64(ev.freedBytes)),
 		subU64(m, metaEntries, ev.entries),
 		subU64(m, metaRecords, ev.records),
@@ -378,6 +554,23 @@ func evict(bk, m *bolt.Bucket, need int64) (eviction, error) {
 	)
 	ev.totalEntries = boltkv.GetU64(m, metaEvictedEntries)
 	return ev, err
+}
+
+// rangeOf returns the sequence range of the batch with key k whose first
+// record follows the one before it: first is the floor for the oldest
+// batch, the key before plus one for the others. Keys are the truth about
+// ranges; the stored bytes only repeat the count.
+func rangeOf(first uint64, k []byte) (uint64, uint64) {
+	last := binary.BigEndian.Uint64(k)
+	return min(first, last), last
+}
+
+// unmarkCorrupt forgets a deleted batch's corruption mark.
+func unmarkCorrupt(tx *bolt.Tx, k []byte) error {
+	if b := tx.Bucket(bucketCorrupt); b != nil {
+		return b.Delete(k)
+	}
+	return nil
 }
 
 // isDiskFull reports whether a commit failed for lack of room. bbolt
@@ -395,15 +588,22 @@ type Entry struct {
 	// and last record: BSS[i] has FirstSeq+i, Channels[j] has
 	// FirstSeq+len(BSS)+j. An empty batch has FirstSeq == LastSeq.
 	FirstSeq, LastSeq uint64
-	// Started is when the scan cycle started.
+	// Started is when the scan cycle started (zero when Err is set).
 	Started time.Time
-	// Data is the stored form (package batch); Decode returns the batch. It is a
-	// copy the caller owns.
+	// Data is the stored form (package batch); Decode returns the batch.
+	// It is a copy the caller owns.
 	Data []byte
+	// Err says why Data is not the batch of FirstSeq..LastSeq its header
+	// should describe (it wraps batch.ErrCorrupt). Such an entry is still
+	// delivered, as bytes, for diagnosis.
+	Err error
 }
 
 // Decode decodes the entry's batch.
 func (e Entry) Decode() (batch.Batch, error) {
+	if e.Err != nil {
+		return batch.Batch{}, e.Err
+	}
 	b, err := batch.Decode(e.Data)
 	if err != nil {
 		return batch.Batch{}, fmt.Errorf("decoding spool entry %d-%d: %w", e.FirstSeq, e.LastSeq, err)
@@ -422,25 +622,42 @@ func (s *Spool) Read(ctx context.Context, afterSeq uint64, maxBytes int) ([]Entr
 		maxBytes = defaultReadBytes
 	}
 	var out []Entry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketBatches).Cursor()
+	read := func(tx *bolt.Tx) error {
+		out = out[:0]
+		bk := tx.Bucket(bucketBatches)
+		c := bk.Cursor()
+		k, v := c.Seek(boltkv.SeqKey(afterSeq + 1))
+		if k == nil {
+			return nil
+		}
+		first := boltkv.GetU64(tx.Bucket(bucketMeta), metaFloor)
+		pc := bk.Cursor()
+		pc.Seek(k)
+		if pk, _ := pc.Prev(); pk != nil {
+			first = binary.BigEndian.Uint64(pk) + 1
+		}
 		total := 0
-		for k, v := c.Seek(boltkv.SeqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
+		for ; k != nil; k, v = c.Next() {
 			if len(out) > 0 && total+len(v) > maxBytes {
 				break
 			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			e, err := entryOf(k, v)
+			e, err := entryOf(first, k, v)
 			if err != nil {
 				return err
 			}
 			out = append(out, e)
 			total += len(v)
+			first = e.LastSeq + 1
 		}
 		return nil
-	})
+	}
+	err := s.view(read)
+	if err != nil && s.recoverFrom(err) {
+		err = s.view(read) // the new spool: empty
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading spool after sequence %d: %w", afterSeq, err)
 	}
@@ -456,6 +673,8 @@ func (s *Spool) Read(ctx context.Context, afterSeq uint64, maxBytes int) ([]Entr
 // tight memory budget). The read transaction keeps bbolt from remapping
 // meanwhile. Errors are ignored: this only trims memory.
 func (s *Spool) releaseMapped() {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		info := s.db.Info()
 		_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, info.Data, uintptr(tx.Size()), syscall.MADV_DONTNEED)
@@ -487,50 +706,84 @@ func (s *Spool) Entries(ctx context.Context, afterSeq uint64) iter.Seq2[Entry, e
 	}
 }
 
-func entryOf(k, v []byte) (Entry, error) {
+// entryOf returns the batch with key k and value v whose first record is
+// first. A header that does not decode, or disagrees with the range, sets
+// Entry.Err.
+func entryOf(first uint64, k, v []byte) (Entry, error) {
 	if len(k) != keyLen {
 		return Entry{}, fmt.Errorf("%w: key of %d bytes", batch.ErrCorrupt, len(k))
 	}
+	e := Entry{Data: bytes.Clone(v)}
+	e.FirstSeq, e.LastSeq = rangeOf(first, k)
 	h, err := batch.ReadHeader(v)
+	switch {
+	case err != nil:
+		e.Err = fmt.Errorf("spool entry %d-%d: %w", e.FirstSeq, e.LastSeq, err)
+	case h.Seqs() != e.LastSeq-e.FirstSeq+1:
+		e.Err = fmt.Errorf("spool entry %d-%d: %w: it holds %d records", e.FirstSeq, e.LastSeq, batch.ErrCorrupt, h.Seqs())
+	default:
+		e.Started = h.Started
+	}
+	return e, nil
+}
+
+// ReportCorrupt records that e does not decode (err says why): it is
+// counted once in Stats.CorruptEntries and logged. It stays in the spool
+// and is delivered as bytes like any other entry.
+func (s *Spool) ReportCorrupt(e Entry, cause error) {
+	k := boltkv.SeqKey(e.LastSeq)
+	counted := false
+	err := s.update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketBatches).Get(k) == nil {
+			return nil // delivered or evicted meanwhile
+		}
+		cb, err := tx.CreateBucketIfNotExists(bucketCorrupt)
+		if err != nil || cb.Get(k) != nil {
+			return err
+		}
+		counted = true
+		m := tx.Bucket(bucketMeta)
+		note := time.Now().UTC().Format(time.RFC3339) + ": " + cause.Error()
+		return errors.Join(cb.Put(k, []byte(cause.Error())), boltkv.AddU64(m, metaCorruptEntries, 1), m.Put(metaLastCorrupt, []byte(note)))
+	})
 	if err != nil {
-		return Entry{}, fmt.Errorf("batch %x: %w", k, err)
+		s.recoverFrom(err)
+		s.log.Error("spool: recording a corrupt entry", "first_seq", e.FirstSeq, "last_seq", e.LastSeq, "err", err)
+		return
 	}
-	last := binary.BigEndian.Uint64(k)
-	n := h.Seqs()
-	if n > last {
-		return Entry{}, fmt.Errorf("%w: batch ending at %d holds %d records", batch.ErrCorrupt, last, n)
+	if counted {
+		s.log.Warn("spool: corrupt entry; delivering its bytes for diagnosis", "first_seq", e.FirstSeq, "last_seq", e.LastSeq, "err", cause)
 	}
-	return Entry{FirstSeq: last - n + 1, LastSeq: last, Started: h.Started, Data: bytes.Clone(v)}, nil
 }
 
 // Ack records that everything up to and including upToSeq reached its
-// destination and deletes the batches that lie wholly at or below it. A
-// batch that upToSeq cuts stays until a later Ack covers it. Acknowledging
-// a sequence number not yet assigned is an error.
+// destination and deletes the batches that lie wholly at or below it, by
+// key. A batch that upToSeq cuts stays until a later Ack covers it.
+// Acknowledging a sequence number not yet assigned is an error.
 func (s *Spool) Ack(ctx context.Context, upToSeq uint64) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("acknowledging spool up to %d: %w", upToSeq, err)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		bk, m := tx.Bucket(bucketBatches), tx.Bucket(bucketMeta)
 		if next := boltkv.GetU64(m, metaNextSeq); upToSeq >= next {
 			return fmt.Errorf("sequence %d was never assigned (next is %d)", upToSeq, next)
 		}
+		floor := boltkv.GetU64(m, metaFloor)
 		var entries, records, bytes uint64
 		c := bk.Cursor()
 		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= upToSeq; k, v = c.First() {
-			h, err := batch.ReadHeader(v)
-			if err != nil {
-				return fmt.Errorf("batch %x: %w", k, err)
-			}
+			first, last := rangeOf(floor, k)
 			entries++
-			records += h.Seqs()
+			records += last - first + 1
 			bytes += uint64(len(k) + len(v))
-			if err := c.Delete(); err != nil {
+			if err := errors.Join(c.Delete(), unmarkCorrupt(tx, k)); err != nil {
 				return err
 			}
+			floor = last + 1
 		}
 		errs := []error{
+			boltkv.PutU64(m, metaFloor, floor),
 			subU64(m, metaLiveBytes, bytes),
 			subU64(m, metaEntries, entries),
 			subU64(m, metaRecords, records),
@@ -542,6 +795,7 @@ func (s *Spool) Ack(ctx context.Context, upToSeq uint64) error {
 		return errors.Join(errs...)
 	})
 	if err != nil {
+		s.recoverFrom(err)
 		return fmt.Errorf("acknowledging spool up to %d: %w", upToSeq, err)
 	}
 	s.releaseMapped()
@@ -578,12 +832,22 @@ type Stats struct {
 	// when the last Ack happened (zero if never).
 	LastAck     uint64
 	LastAckTime time.Time
+
+	// CorruptEntries counts the batches reported corrupt over the spool's
+	// life, LastCorrupt says when and why the last one was.
+	CorruptEntries uint64 `json:",omitempty"`
+	LastCorrupt    string `json:",omitempty"`
+	// Recoveries counts corrupt databases moved aside for this one;
+	// RecoveryNote says when, why and where the last one went.
+	Recoveries   uint64 `json:",omitempty"`
+	RecoveryNote string `json:",omitempty"`
 }
 
 // Stats returns the spool's counters.
 func (s *Spool) Stats() (Stats, error) {
-	st := Stats{ID: batch.SpoolID(s.id), QuotaBytes: s.quota}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	var st Stats
+	read := func(tx *bolt.Tx) error {
+		st = Stats{ID: batch.SpoolID(s.id), QuotaBytes: s.quota}
 		m := tx.Bucket(bucketMeta)
 		st.Entries = int64(boltkv.GetU64(m, metaEntries))
 		st.Records = boltkv.GetU64(m, metaRecords)
@@ -595,35 +859,41 @@ func (s *Spool) Stats() (Stats, error) {
 		st.LastEviction = unixNano(boltkv.GetU64(m, metaLastEviction))
 		st.LastAck = boltkv.GetU64(m, metaLastAck)
 		st.LastAckTime = unixNano(boltkv.GetU64(m, metaLastAckTime))
+		st.CorruptEntries = boltkv.GetU64(m, metaCorruptEntries)
+		st.LastCorrupt = string(m.Get(metaLastCorrupt))
+		st.Recoveries = boltkv.GetU64(m, metaRecoveries)
+		st.RecoveryNote = string(m.Get(metaRecoveryNote))
 		st.FileBytes = tx.Size()
 		c := tx.Bucket(bucketBatches).Cursor()
 		if k, v := c.First(); k != nil {
-			e, err := entryOf(k, v)
-			if err != nil {
-				return err
+			st.OldestSeq, _ = rangeOf(boltkv.GetU64(m, metaFloor), k)
+			if h, err := batch.ReadHeader(v); err == nil {
+				st.OldestTime = h.Started
 			}
-			st.OldestSeq, st.OldestTime = e.FirstSeq, e.Started
 		}
 		if k, v := c.Last(); k != nil {
-			e, err := entryOf(k, v)
-			if err != nil {
-				return err
+			st.NewestSeq = binary.BigEndian.Uint64(k)
+			if h, err := batch.ReadHeader(v); err == nil {
+				st.NewestTime = h.Started
 			}
-			st.NewestSeq, st.NewestTime = e.LastSeq, e.Started
 		}
 		return nil
-	})
+	}
+	err := s.view(read)
+	if err != nil && s.recoverFrom(err) {
+		err = s.view(read)
+	}
 	if err != nil {
 		return Stats{}, fmt.Errorf("reading spool stats: %w", err)
 	}
 	return st, nil
 }
 
-// Check verifies the database's page structure (bbolt's consistency check)
-// and that every stored batch decodes and the counters match the contents.
-// It reads the whole database.
+// Check verifies the database's page structure (bbolt's consistency check),
+// that every stored batch decodes and holds the records its range says,
+// and that the counters match the contents. It reads the whole database.
 func (s *Spool) Check(ctx context.Context) error {
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var errs []error
 		for err := range tx.Check() {
 			errs = append(errs, err)
@@ -633,32 +903,32 @@ func (s *Spool) Check(ctx context.Context) error {
 		}
 		m := tx.Bucket(bucketMeta)
 		var entries, records, live uint64
-		var prev uint64
+		first := boltkv.GetU64(m, metaFloor)
 		err := tx.Bucket(bucketBatches).ForEach(func(k, v []byte) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			e, err := entryOf(k, v)
+			e, err := entryOf(first, k, v)
 			if err != nil {
 				return err
 			}
-			if e.FirstSeq <= prev {
-				return fmt.Errorf("batch %d-%d overlaps the one before (ending %d)", e.FirstSeq, e.LastSeq, prev)
+			if e.Err != nil {
+				return e.Err
 			}
-			prev = e.LastSeq
 			if _, err := batch.Decode(v); err != nil {
 				return fmt.Errorf("batch %d-%d: %w", e.FirstSeq, e.LastSeq, err)
 			}
 			entries++
 			records += e.LastSeq - e.FirstSeq + 1
 			live += uint64(len(k) + len(v))
+			first = e.LastSeq + 1
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if next := boltkv.GetU64(m, metaNextSeq); prev >= next {
-			return fmt.Errorf("next sequence %d is not past the newest batch's %d", next, prev)
+		if next := boltkv.GetU64(m, metaNextSeq); first > next {
+			return fmt.Errorf("next sequence %d is not past the newest batch's %d", next, first-1)
 		}
 		if got := [3]uint64{boltkv.GetU64(m, metaEntries), boltkv.GetU64(m, metaRecords), boltkv.GetU64(m, metaLiveBytes)}; got != [3]uint64{entries, records, live} {
 			return fmt.Errorf("counters say %d entries, %d records, %d bytes; contents are %d, %d, %d",

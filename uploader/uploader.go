@@ -196,6 +196,14 @@ func (t tooLarge) Error() string {
 // push sends one upload and returns the sequence the collector
 // acknowledged.
 func (p *Pusher) push(ctx context.Context, entries []spool.Entry) (uint64, error) {
+	for _, e := range entries {
+		// A batch the card garbled still goes, as bytes: the collector
+		// keeps it apart for diagnosis and acknowledges it, so it never
+		// blocks what comes after it.
+		if _, err := e.Decode(); err != nil {
+			p.opt.Spool.ReportCorrupt(e, err)
+		}
+	}
 	pe := PushEntries(entries)
 	body := push.Append(make([]byte, 0, push.Size(pe)), p.opt.Spool.ID(), pe)
 	now := time.Now()
@@ -244,7 +252,7 @@ func (p *Pusher) push(ctx context.Context, entries []spool.Entry) (uint64, error
 	p.st.Bytes += uint64(len(body))
 	p.mu.Unlock()
 	p.log.Debug("uploader: delivered", "first_seq", first, "acked_seq", ack.AckedSeq, "entries", len(entries),
-		"bytes", len(body), "duplicates", ack.Duplicates, "took", time.Since(now))
+		"bytes", len(body), "duplicates", ack.Duplicates, "quarantined", ack.Quarantined, "took", time.Since(now))
 	return ack.AckedSeq, nil
 }
 

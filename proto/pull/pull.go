@@ -27,7 +27,9 @@ const MaxLineBytes = batch.MaxPayload
 // one sequence number. The stream ends with kind "end", whose Seq is the
 // last sequence number sent (or the request's after) and NextSeq the
 // box's next; a stream without "end" was cut and is resumed with
-// after=the last complete cycle's LastSeq.
+// after=the last complete cycle's LastSeq. A stored batch that does not
+// decode is sent as one kind "corrupt" line, with its bytes, instead of a
+// cycle: the stream goes on past it.
 //
 // Sequence numbers count within one spool: a box whose spool starts over
 // numbers from 1 again under a new spool ID. The cycle and end lines carry
@@ -44,6 +46,11 @@ type Line struct {
 	Cycle   *Cycle              `json:"cycle,omitempty"`
 	BSS     *wifi.Record        `json:"bss,omitempty"`
 	Channel *wifi.ChannelRecord `json:"channel,omitempty"`
+	// Corrupt (kind "corrupt") says why the stored batch of Seq..LastSeq
+	// does not decode; Data holds its stored bytes, for diagnosis. Older
+	// readers skip the kind.
+	Corrupt string `json:"corrupt,omitempty"`
+	Data    []byte `json:"data,omitempty"`
 }
 
 // Cycle is a scan cycle's metadata (batch.Batch without the records).
@@ -62,6 +69,7 @@ const (
 	KindCycle   = "cycle"
 	KindBSS     = "bss"
 	KindChannel = "channel"
+	KindCorrupt = "corrupt"
 	KindEnd     = "end"
 )
 

@@ -97,7 +97,7 @@ func TestBadDataCorruptHeader(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "spool.db"), Options{QuotaBytes: 64 << 10})
 	lasts := appendN(t, s, 4)
 	damage(t, s, lasts[0], func(v []byte) []byte { v[0] = 0xee; return v }) // unknown version
-	damage(t, s, lasts[2], func([]byte) []byte { return []byte{1} })       // truncated
+	damage(t, s, lasts[2], func([]byte) []byte { return []byte{1} })        // truncated
 
 	st := mustStats(t, s)
 	if st.OldestSeq != 1 || st.NewestSeq != lasts[3] || st.Records != lasts[3] {

@@ -109,6 +109,12 @@ type Uploader struct {
 	// which doubles with jitter. Defaults 1s and 5m.
 	BackoffMin Duration `json:"backoff_min"`
 	BackoffMax Duration `json:"backoff_max"`
+	// CollectorPeers is who the collector must be on the tailnet, asked
+	// of the tailnet (WhoIs) before anything is sent: ACL tags
+	// ("tag:surveyops"), user logins ("alice@example.com", or
+	// "user:ops" for a headscale user without an email) or node names.
+	// Empty: the operators (Operators.Users and Operators.Tags).
+	CollectorPeers []string `json:"collector_peers"`
 }
 
 // Operators says who may use the box's pull API (checked with WhoIs).

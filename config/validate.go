@@ -66,8 +66,11 @@ func (c *Config) Validate() error {
 	v.check("tailnet.memory_limit", t.MemoryLimit >= 16<<20, "must be at least 16MiB, got %s", t.MemoryLimit)
 
 	u := &c.Uploader
+	collectorOK := false
 	if u.Collector != "" {
+		n := len(v.errs)
 		v.httpURL("uploader.collector", u.Collector, "must be an http(s) URL on the tailnet")
+		collectorOK = len(v.errs) == n
 	}
 	v.check("uploader.batch_max_bytes", u.BatchMaxBytes >= 4<<10 && u.BatchMaxBytes <= 64<<20,
 		"must be between 4KiB and 64MiB, got %s", u.BatchMaxBytes)
@@ -75,6 +78,15 @@ func (c *Config) Validate() error {
 	v.check("uploader.backoff_max", u.BackoffMax >= u.BackoffMin,
 		"must not be less than backoff_min (%s), got %s", u.BackoffMin, u.BackoffMax)
 
+	for i, peer := range u.CollectorPeers {
+		ok := peer != "" && !strings.ContainsAny(peer, " \t\r\n,") && peer != "user:" &&
+			(!strings.HasPrefix(peer, "tag:") || tagRE.MatchString(peer))
+		v.check(fmt.Sprintf("uploader.collector_peers[%d]", i), ok,
+			`must be an ACL tag ("tag:surveyops"), a user ("alice@example.com", "user:ops") or a node name, got %q`, peer)
+	}
+	if collectorOK && len(u.CollectorPeers) == 0 && len(c.Operators.Users)+len(c.Operators.Tags) == 0 {
+		v.add("uploader.collector_peers", "no identity to check the collector against: name it here, or set operators.users or operators.tags")
+	}
 	for i, user := range c.Operators.Users {
 		v.check(fmt.Sprintf("operators.users[%d]", i), user != "" && !strings.ContainsAny(user, " \t\r\n") && !strings.HasPrefix(user, "tag:"),
 			"must be a tailnet login name such as alice@example.com, got %q", user)

@@ -72,7 +72,10 @@ func Identify(ctx context.Context, w WhoIser, remoteAddr string) (Identity, erro
 
 // Policy lists who is allowed. The zero Policy allows nobody.
 type Policy struct {
-	Users []string // login names, e.g. alice@example.com
+	// Users are login names: alice@example.com on Tailscale; a headscale
+	// user without an email logs in under the bare name (ops), which
+	// headscale's own policy files spell ops@: both forms match it.
+	Users []string
 	Tags  []string // ACL tags, e.g. tag:surveyops
 	Nodes []string // node names (short MagicDNS names)
 }
@@ -83,7 +86,8 @@ func (p Policy) Empty() bool { return len(p.Users)+len(p.Tags)+len(p.Nodes) == 0
 // Allows reports whether id matches the policy: a user login (never for
 // tagged nodes), any of its tags, or its node name.
 func (p Policy) Allows(id Identity) bool {
-	if id.Login != "" && id.Login != TaggedLogin && len(id.Tags) == 0 && slices.Contains(p.Users, id.Login) {
+	if id.Login != "" && id.Login != TaggedLogin && len(id.Tags) == 0 &&
+		slices.ContainsFunc(p.Users, func(u string) bool { return u == id.Login || strings.TrimSuffix(u, "@") == id.Login }) {
 		return true
 	}
 	for _, t := range id.Tags {
@@ -94,20 +98,30 @@ func (p Policy) Allows(id Identity) bool {
 	return id.Node != "" && slices.ContainsFunc(p.Nodes, func(n string) bool { return strings.EqualFold(n, id.Node) })
 }
 
-// ParseList splits a comma-separated allow list into a Policy: entries
-// starting with "tag:" are tags, entries with "@" users, others node
-// names.
-func ParseList(s string) (Policy, error) {
+// ParseList splits a comma-separated allow list into a Policy (see
+// PolicyOf).
+func ParseList(s string) (Policy, error) { return PolicyOf(strings.Split(s, ",")) }
+
+// PolicyOf makes a Policy of entries: "tag:NAME" is a tag, "user:NAME" a
+// user of any login form (user:ops for a headscale user without an email),
+// an entry with "@" a user, anything else a node name. Empty entries are
+// skipped.
+func PolicyOf(entries []string) (Policy, error) {
 	var p Policy
-	for _, f := range strings.Split(s, ",") {
+	for _, f := range entries {
 		f = strings.TrimSpace(f)
 		switch {
 		case f == "":
 		case strings.HasPrefix(f, "tag:"):
 			if len(f) == len("tag:") {
-				return p, fmt.Errorf("empty tag in %q", s)
+				return p, fmt.Errorf("empty tag in %q", entries)
 			}
 			p.Tags = append(p.Tags, f)
+		case strings.HasPrefix(f, "user:"):
+			if len(f) == len("user:") {
+				return p, fmt.Errorf("empty user in %q", entries)
+			}
+			p.Users = append(p.Users, strings.TrimPrefix(f, "user:"))
 		case strings.Contains(f, "@"):
 			p.Users = append(p.Users, f)
 		default:

@@ -37,6 +37,12 @@ type Deps struct {
 	Radio   func() string
 	Version string
 	Log     *slog.Logger
+	// GokrazySocket is gokrazy's web interface; "" means
+	// gokrazyproxy.DefaultSocket.
+	GokrazySocket string
+	// PeerWait bounds the push loop's wait for the collector to appear
+	// among the node's peers; 0 means tailnet.Dialer's default.
+	PeerWait time.Duration
 }
 
 // Tailnet ports. The pull API and gokrazy's web UI share :80 (plain HTTP:
@@ -94,12 +100,20 @@ func Start(ctx context.Context, d Deps, state func(string)) {
 
 		var uploads func() uploader.Status
 		if c := d.Config.Uploader; c.Collector != "" {
-			p, err := uploader.New(uploader.Options{
-				Spool: d.Spool, Client: srv.HTTPClient(), Collector: c.Collector,
+			// The collector is a tailnet peer, found in the peer list
+			// (never in the LAN's DNS) and asked who it is before
+			// anything is sent.
+			allow, err := tailnet.PolicyOf(c.CollectorPeers)
+			if allow.Empty() {
+				allow = tailnet.Policy{Users: d.Config.Operators.Users, Tags: d.Config.Operators.Tags}
+			}
+			client := (&tailnet.Dialer{Peers: lc, Dial: srv.Dial, Allow: allow, Wait: d.PeerWait}).HTTPClient()
+			p, perr := uploader.New(uploader.Options{
+				Spool: d.Spool, Client: client, Collector: c.Collector,
 				BatchMaxBytes: int(c.BatchMaxBytes), BackoffMin: c.BackoffMin.D(), BackoffMax: c.BackoffMax.D(),
 				Logger: log,
 			})
-			if err != nil {
+			if err = errors.Join(err, perr); err != nil {
 				log.Error("uploader: not started", "err", err)
 			} else {
 				uploads = p.Status
@@ -131,7 +145,7 @@ func Start(ctx context.Context, d Deps, state func(string)) {
 		mux.Handle("/metrics", api)
 		isOperator := operatorCheck(lc, d.Config.Operators)
 		mux.Handle("/", gokrazyproxy.NewHandler(gokrazyproxy.Options{
-			Socket: gokrazyproxy.DefaultSocket,
+			Socket: d.GokrazySocket,
 			Authorize: func(r *http.Request) error {
 				_, err := isOperator(r.Context(), r.RemoteAddr)
 				return err
@@ -139,7 +153,7 @@ func Start(ctx context.Context, d Deps, state func(string)) {
 			Logger: log,
 		}))
 		// No read or write timeout: updates upload a whole root file system.
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		hs := &http.Server{Handler: tailnet.BrowserGuard(lc, log, mux), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			<-ctx.Done()
 			hs.Close()

@@ -150,7 +150,7 @@ func collectCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	hs := &http.Server{
-		Handler:           &collector.Handler{Store: st, WhoIs: lc, Allow: policy, MaxUploadBytes: *maxBytes, Logger: logger},
+		Handler:           tailnet.BrowserGuard(lc, logger, &collector.Handler{Store: st, WhoIs: lc, Allow: policy, MaxUploadBytes: *maxBytes, Logger: logger}),
 		ReadHeaderTimeout: 30 * time.Second,
 	}
 	logger.Info("collecting", "node", tf.hostname, "listen", *listen, "store", st.Path(), "allow", *allow)

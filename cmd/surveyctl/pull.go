@@ -9,6 +9,7 @@ import (
 
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/proto/batch"
+	"github.com/surveybox/surveybox/tailnet"
 )
 
 func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
@@ -54,7 +55,15 @@ func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer st.Close()
 	defer node.Close()
-	res, err := collector.Pull(ctx, node.HTTPClient(), base, name, st)
+	lc, err := node.LocalClient()
+	if err != nil {
+		return err
+	}
+	// The box is a tailnet peer: its name is looked up in the node's
+	// peer list (waiting for it to arrive), never in this machine's DNS,
+	// and an address must be a peer's.
+	client := (&tailnet.Dialer{Peers: lc, Dial: node.Dial}).HTTPClient()
+	res, err := collector.Pull(ctx, client, base, name, st)
 	if res.Spool != 0 && res.PrevSpool != 0 && res.Spool != res.PrevSpool {
 		fmt.Fprintf(stderr, "pull %s: the box's spool started over (ID %v, was %v: card re-flashed or spool lost); fetching it from its start\n",
 			name, batch.SpoolID(res.Spool), batch.SpoolID(res.PrevSpool))

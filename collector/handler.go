@@ -1,20 +1,27 @@
 package collector
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/surveybox/surveybox/connlimit"
 	"github.com/surveybox/surveybox/proto/batch"
 	"github.com/surveybox/surveybox/proto/push"
 	"github.com/surveybox/surveybox/tailnet"
 )
 
-// DefaultMaxUploadBytes bounds an upload body by default: the box's
-// largest batch_max_bytes (64 MiB) plus framing.
-const DefaultMaxUploadBytes = 64<<20 + 64<<10
+// DefaultMaxUploadBytes bounds an upload body by default: the largest
+// stored batch plus framing. A box configured for larger uploads halves
+// them when it gets 413.
+const DefaultMaxUploadBytes = batch.MaxPayload + 64<<10
 
 // Handler serves POST /v1/upload (package proto/push) and GET /v1/boxes (JSON
 // stats of every box). Every request is authorized by the caller's tailnet
@@ -26,7 +33,13 @@ type Handler struct {
 	Allow tailnet.Policy
 	// MaxUploadBytes bounds a body; larger gives 413. 0: the default.
 	MaxUploadBytes int64
-	Logger         *slog.Logger
+	// MaxConcurrent bounds the uploads read and stored at once (each
+	// holds its body in memory); the others wait. 0: 4.
+	MaxConcurrent int
+	Logger        *slog.Logger
+
+	semOnce sync.Once
+	sem     chan struct{}
 }
 
 func (h *Handler) log() *slog.Logger {
@@ -65,6 +78,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
+	h.semOnce.Do(func() { h.sem = make(chan struct{}, cmp.Or(h.MaxConcurrent, 4)) })
+	select {
+	case h.sem <- struct{}{}:
+		defer func() { <-h.sem }()
+	case <-r.Context().Done():
+		return
+	}
 	id, _ := tailnet.FromContext(r.Context())
 	box := id.Node
 	if !ValidBoxName(box) {
@@ -124,4 +144,27 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
+}
+
+// Serve serves h on ln (the collector's tailnet listener) until ctx ends:
+// behind the browser guard, with bounded connections per peer and in
+// total, idle connections closed, and header timeouts.
+func Serve(ctx context.Context, ln net.Listener, self tailnet.SelfStatuser, h http.Handler, log *slog.Logger) error {
+	ln = connlimit.Listen(ln, connlimit.Options{PerPeer: 4, Total: 1024, Idle: 2 * time.Minute, Logger: log})
+	hs := &http.Server{
+		Handler:           tailnet.BrowserGuard(self, log, h),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}()
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

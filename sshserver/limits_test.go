@@ -77,41 +77,113 @@ func TestHandshakeTimeout(t *testing.T) {
 	t.Logf("silent client dropped after %v", took.Round(time.Millisecond))
 }
 
+// TestMaxConns: without tailnet identities (a listed key is the only way
+// in), one address may hold MaxPreAuthPerPeer connections that have not
+// authenticated, and MaxConns authenticated ones.
 func TestMaxConns(t *testing.T) {
 	signer, pub := authorizedSigner(t)
 	ts := startServer(t, &fakeBox{statusJSON: "{}"}, func(c *Config) {
-		c.MaxConns = 2
+		c.MaxConns = 1
+		c.MaxPreAuthPerPeer = 1
 		c.AuthorizedKeys = []string{pub}
 	})
-	cl := goClient(t, ts, signer) // one authenticated
+	cl := goClient(t, ts, signer) // authenticated: the one slot
 	raw, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	readBanner(t, raw) // two: full
+	readBanner(t, raw) // this address's one unauthenticated slot
 	extra, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer extra.Close()
-	waitClosed(t, extra, 5*time.Second) // three: closed without a banner
-	waitLog(t, ts.logs, "too many connections")
-	// Freeing a slot lets the next one in.
+	waitClosed(t, extra, 5*time.Second) // closed without a banner
+	waitLog(t, ts.logs, "too many unauthenticated connections")
+	// A second authenticated client (once the server has seen raw go):
+	// it may authenticate, but not stay.
 	raw.Close()
-	cl.Close()
 	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(ts.logs.String(), "too many connections") {
+		if time.Now().After(deadline) {
+			t.Fatalf("a second authenticated connection was never refused:\n%s", ts.logs.String())
+		}
+		if c, err := ssh.Dial("tcp", ts.addr, &ssh.ClientConfig{User: "x", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+			HostKeyCallback: ssh.FixedHostKey(ts.hostPub), Timeout: 5 * time.Second}); err == nil {
+			if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+				t.Error("a second authenticated connection stayed open with MaxConns 1")
+			}
+			c.Close()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Freeing the slot lets the next one in.
+	cl.Close()
+	deadline = time.Now().Add(5 * time.Second)
 	for {
 		c, err := ssh.Dial("tcp", ts.addr, &ssh.ClientConfig{User: "x", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 			HostKeyCallback: ssh.FixedHostKey(ts.hostPub), Timeout: 5 * time.Second})
 		if err == nil {
+			s, serr := c.NewSession()
 			c.Close()
-			break
+			if serr == nil {
+				s.Close()
+				break
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no slot freed: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStrangersCannotLockOutOperators: tailnet peers that are not
+// operators are closed as soon as WhoIs names them, so however many
+// connections they open and hold, an operator gets in. Before, the cap
+// counted connections that had not authenticated: eight idle connections
+// from any peer locked the operators out.
+func TestStrangersCannotLockOutOperators(t *testing.T) {
+	operator := "127.0.0.1"
+	ts := startServer(t, &fakeBox{statusJSON: `{"ok":true}`}, func(c *Config) {
+		c.Authorize = func(ctx context.Context, remote string) (string, error) {
+			if strings.HasPrefix(remote, operator+":") {
+				return "node op (tag:surveyops)", nil
+			}
+			return "node stranger (tag:other)", errors.New("node stranger (tag:other) is not an operator")
+		}
+	})
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	var held []net.Conn
+	for range 3 * defaultMaxConns {
+		c, err := d.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for _, c := range held {
+		waitClosed(t, c, 5*time.Second)
+	}
+	waitLog(t, ts.logs, "ssh: refused: not an operator")
+	c, err := ssh.Dial("tcp", ts.addr, &ssh.ClientConfig{User: "op", HostKeyCallback: ssh.FixedHostKey(ts.hostPub), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("the operator was locked out: %v", err)
+	}
+	defer c.Close()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Output("status")
+	if err != nil || string(out) != `{"ok":true}`+"\n" {
+		t.Errorf("status: %q, %v", out, err)
 	}
 }
 

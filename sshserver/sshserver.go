@@ -15,29 +15,38 @@
 //
 // Serve works on any net.Listener but is meant for the tailnet listener
 // only (tsnet Server.Listen("tcp", ":22")); it must never get a listener on
-// the customer's LAN. A connection is let in by either
+// the customer's LAN.
 //
-//   - public key: the client proves it holds a key listed in
-//     Config.AuthorizedKeys (the "publickey" method), or
-//   - tailnet identity: Config.Authorize names the peer at the
-//     connection's remote address and says it is an operator (the
-//     appliance asks its tailnet node's WhoIs and applies the same policy
-//     as the pull API). This is the "none" method, which OpenSSH clients
-//     try first, so an operator on an allowed tailnet machine needs no key
-//     at all, as with Tailscale SSH. The tailnet has already authenticated
-//     the peer (WireGuard), and WhoIs answers from the node's own netmap,
-//     never from anything the client says. A refusal only closes this
-//     path: the client may still authenticate with a listed key.
+// With Config.Authorize set (the appliance always sets it), the tailnet
+// identity decides: Authorize names the peer at the connection's remote
+// address and says whether it is an operator (the appliance asks its
+// tailnet node's WhoIs and applies the same policy as the pull API; the
+// tailnet has authenticated the peer, and WhoIs answers from the node's
+// own netmap, never from anything the client says). A peer that is not an
+// operator is refused as soon as it connects, whatever keys it holds: a
+// key copied off a laptop opens nothing from another tailnet node. An
+// operator gets in
 //
-// With neither keys nor operators configured nobody gets in, but the host
-// key can still be checked (ssh-keyscan).
+//   - with no key at all (the "none" method, which OpenSSH clients try
+//     first), as with Tailscale SSH, when Config.AuthorizedKeys is empty;
+//   - with a key listed in Config.AuthorizedKeys when there is one: the
+//     list is a second factor on top of the identity, never a way around
+//     it.
+//
+// Without Authorize (tests, or a server off the tailnet), a listed key
+// alone lets a client in. With neither keys nor operators configured
+// nobody gets in, but the host key can still be checked (ssh-keyscan).
 //
 // # Limits
 //
-// Config.MaxConns connections at a time (more are closed at once),
-// Config.HandshakeTimeout for key exchange plus authentication,
-// Config.IdleTimeout without a byte in either direction, and
-// maxSessionsPerConn sessions at a time on one connection.
+// Strangers cannot crowd operators out: a peer that is not an operator is
+// closed once WhoIs has named it; without Authorize, one remote address may
+// hold Config.MaxPreAuthPerPeer connections that have not authenticated
+// yet, and all together Config.MaxPreAuth. Config.MaxConns bounds the
+// authenticated connections; Config.HandshakeTimeout bounds key exchange
+// plus authentication, Config.IdleTimeout a connection without a byte in
+// either direction, and maxSessionsPerConn the sessions on one
+// connection.
 //
 // Logs name the remote address, the user name, the method, the key's
 // fingerprint or the tailnet identity, and the command; never key
@@ -51,11 +60,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/surveybox/surveybox/connlimit"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -83,9 +94,13 @@ type Config struct {
 	// Logger gets one line per login, refusal and command; nil: discard.
 	Logger *slog.Logger
 
-	// MaxConns bounds concurrent connections (authenticated or not).
+	// MaxConns bounds concurrent authenticated connections (operators').
 	// Default 8.
 	MaxConns int
+	// MaxPreAuthPerPeer and MaxPreAuth bound the connections that have
+	// not authenticated yet, from one remote address and in all. Defaults
+	// 2 and 16.
+	MaxPreAuthPerPeer, MaxPreAuth int
 	// HandshakeTimeout bounds key exchange and authentication. Default
 	// 15s.
 	HandshakeTimeout time.Duration
@@ -98,6 +113,8 @@ type Config struct {
 
 const (
 	defaultMaxConns         = 8
+	defaultMaxPreAuthPeer   = 2
+	defaultMaxPreAuth       = 16
 	defaultHandshakeTimeout = 15 * time.Second
 	defaultIdleTimeout      = 10 * time.Minute
 	defaultAuthorizeTimeout = 5 * time.Second
@@ -118,9 +135,12 @@ type server struct {
 	keys []authorizedKey
 	log  *slog.Logger
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	authed  int                // authenticated connections
+	preauth map[netip.Addr]int // connections not yet authenticated, by peer
+	pending int                // sum of preauth
+	wg      sync.WaitGroup
 }
 
 // Serve accepts SSH connections on ln until ctx ends, then closes every
@@ -152,7 +172,13 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	if cfg.AuthorizeTimeout <= 0 {
 		cfg.AuthorizeTimeout = defaultAuthorizeTimeout
 	}
-	s := &server{cfg: cfg, keys: keys, log: cfg.Logger, conns: make(map[net.Conn]struct{})}
+	if cfg.MaxPreAuthPerPeer <= 0 {
+		cfg.MaxPreAuthPerPeer = defaultMaxPreAuthPeer
+	}
+	if cfg.MaxPreAuth <= 0 {
+		cfg.MaxPreAuth = defaultMaxPreAuth
+	}
+	s := &server{cfg: cfg, keys: keys, log: cfg.Logger, conns: make(map[net.Conn]struct{}), preauth: map[netip.Addr]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -212,8 +238,8 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	}
 }
 
-// track registers c, or closes it when MaxConns are open or the server is
-// stopping.
+// track registers c, or closes it when the server is stopping or holds
+// more connections than it can ever let in.
 func (s *server) track(ctx context.Context, c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -221,9 +247,9 @@ func (s *server) track(ctx context.Context, c net.Conn) bool {
 		c.Close()
 		return false
 	}
-	if len(s.conns) >= s.cfg.MaxConns {
+	if len(s.conns) >= s.cfg.MaxConns+s.cfg.MaxPreAuth {
 		c.Close()
-		s.log.Warn("ssh: too many connections, refused one", "remote", c.RemoteAddr().String(), "max", s.cfg.MaxConns)
+		s.log.Warn("ssh: too many connections, refused one", "remote", c.RemoteAddr().String(), "open", len(s.conns))
 		return false
 	}
 	s.conns[c] = struct{}{}
@@ -237,17 +263,56 @@ func (s *server) untrack(c net.Conn) {
 	c.Close()
 }
 
+// admit takes a slot for a connection that has not authenticated yet from
+// peer, or reports that the caps are reached.
+func (s *server) admit(peer netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.preauth[peer] >= s.cfg.MaxPreAuthPerPeer || s.pending >= s.cfg.MaxPreAuth {
+		return false
+	}
+	s.preauth[peer]++
+	s.pending++
+	return true
+}
+
+// leavePreAuth gives back peer's pre-authentication slot.
+func (s *server) leavePreAuth(peer netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.preauth[peer]--; s.preauth[peer] <= 0 {
+		delete(s.preauth, peer)
+	}
+	s.pending--
+}
+
+// enter takes an authenticated slot, or reports that MaxConns are in.
+func (s *server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.authed >= s.cfg.MaxConns {
+		return false
+	}
+	s.authed++
+	return true
+}
+
+func (s *server) leave() {
+	s.mu.Lock()
+	s.authed--
+	s.mu.Unlock()
+}
+
 // connState is what one connection's authentication learned.
 type connState struct {
-	authDone bool     // Authorize was asked (once per connection)
-	who      string   // what Authorize named the peer
-	authErr  error    // why Authorize refused
-	refused  []string // fingerprints of offered keys that are not listed
+	who     string   // the operator Authorize named ("" without Authorize)
+	keyless bool     // an operator may log in without a key
+	refused []string // fingerprints of offered keys that are not listed
 }
 
 // serverConfig builds the ssh.ServerConfig for one connection; its
 // callbacks record into st.
-func (s *server) serverConfig(ctx context.Context, st *connState) *ssh.ServerConfig {
+func (s *server) serverConfig(st *connState) *ssh.ServerConfig {
 	sc := &ssh.ServerConfig{
 		ServerVersion: serverVersion,
 		MaxAuthTries:  6,
@@ -260,22 +325,13 @@ func (s *server) serverConfig(ctx context.Context, st *connState) *ssh.ServerCon
 				return nil, errors.New("key not authorized")
 			}
 			return &ssh.Permissions{Extensions: map[string]string{
-				extMethod: "publickey", extKey: k.fp, extComment: k.comment,
+				extMethod: "publickey", extKey: k.fp, extComment: k.comment, extIdentity: st.who,
 			}}, nil
 		},
 	}
-	if s.cfg.Authorize != nil {
+	if st.keyless {
 		sc.NoClientAuth = true
-		sc.NoClientAuthCallback = func(meta ssh.ConnMetadata) (*ssh.Permissions, error) {
-			if !st.authDone {
-				st.authDone = true
-				actx, cancel := context.WithTimeout(ctx, s.cfg.AuthorizeTimeout)
-				st.who, st.authErr = s.cfg.Authorize(actx, meta.RemoteAddr().String())
-				cancel()
-			}
-			if st.authErr != nil {
-				return nil, st.authErr
-			}
+		sc.NoClientAuthCallback = func(ssh.ConnMetadata) (*ssh.Permissions, error) {
 			return &ssh.Permissions{Extensions: map[string]string{
 				extMethod: "tailnet", extIdentity: st.who,
 			}}, nil
@@ -285,15 +341,68 @@ func (s *server) serverConfig(ctx context.Context, st *connState) *ssh.ServerCon
 	return sc
 }
 
+// gate decides, before the SSH handshake, whether a connection may try to
+// log in, and takes its slot: an operator's (Authorize) or a
+// pre-authentication one. It returns the state and what to call when the
+// connection has authenticated (false: refused, slot given back) and when
+// it ends.
+func (s *server) gate(ctx context.Context, nc net.Conn) (st *connState, authenticated func() bool, done func(), ok bool) {
+	remote := nc.RemoteAddr().String()
+	st = &connState{}
+	if s.cfg.Authorize != nil {
+		actx, cancel := context.WithTimeout(ctx, s.cfg.AuthorizeTimeout)
+		who, err := s.cfg.Authorize(actx, remote)
+		cancel()
+		if err != nil {
+			s.log.Warn("ssh: refused: not an operator", "remote", remote, "tailnet", who, "err", err)
+			return nil, nil, nil, false
+		}
+		if !s.enter() {
+			s.log.Warn("ssh: too many connections, refused one", "remote", remote, "tailnet", who, "max", s.cfg.MaxConns)
+			return nil, nil, nil, false
+		}
+		st.who, st.keyless = who, len(s.keys) == 0
+		return st, func() bool { return true }, s.leave, true
+	}
+	peer := connlimit.RemoteAddr(nc)
+	if !s.admit(peer) {
+		s.log.Warn("ssh: too many unauthenticated connections, refused one", "remote", remote,
+			"per_peer", s.cfg.MaxPreAuthPerPeer, "max", s.cfg.MaxPreAuth)
+		return nil, nil, nil, false
+	}
+	var in, pre bool = false, true
+	authenticated = func() bool {
+		s.leavePreAuth(peer)
+		pre = false
+		if in = s.enter(); !in {
+			s.log.Warn("ssh: too many connections, refused one", "remote", remote, "max", s.cfg.MaxConns)
+		}
+		return in
+	}
+	done = func() {
+		if pre {
+			s.leavePreAuth(peer)
+		}
+		if in {
+			s.leave()
+		}
+	}
+	return st, authenticated, done, true
+}
+
 func (s *server) handle(ctx context.Context, nc net.Conn) {
 	remote := nc.RemoteAddr().String()
-	ic := newIdleConn(nc, s.cfg.IdleTimeout)
-	defer ic.stop()
+	st, authenticated, done, ok := s.gate(ctx, nc)
+	if !ok {
+		return
+	}
+	defer done()
+	ic := connlimit.NewIdleConn(nc, s.cfg.IdleTimeout)
+	defer ic.Close()
 	// Key exchange and authentication get HandshakeTimeout in all; the
 	// idle timer runs too but is the longer one by default.
 	hs := time.AfterFunc(s.cfg.HandshakeTimeout, func() { nc.Close() })
-	st := &connState{}
-	sconn, chans, reqs, err := ssh.NewServerConn(ic, s.serverConfig(ctx, st))
+	sconn, chans, reqs, err := ssh.NewServerConn(ic, s.serverConfig(st))
 	timedOut := !hs.Stop()
 	if err != nil {
 		attrs := []any{"remote", remote, "err", err}
@@ -303,37 +412,33 @@ func (s *server) handle(ctx context.Context, nc net.Conn) {
 		if len(st.refused) > 0 {
 			attrs = append(attrs, "unlisted_keys", st.refused)
 		}
-		if st.authDone {
-			if st.who != "" {
-				attrs = append(attrs, "tailnet", st.who)
-			}
-			if st.authErr != nil {
-				attrs = append(attrs, "tailnet_refused", st.authErr.Error())
-			}
+		if st.who != "" {
+			attrs = append(attrs, "tailnet", st.who)
 		}
 		// Refused logins are worth a line; port scans and keyscans
 		// (no authentication attempted) only at debug level.
-		if len(st.refused) > 0 || st.authDone {
+		if len(st.refused) > 0 || st.who != "" {
 			s.log.Warn("ssh: login refused", attrs...)
 		} else {
 			s.log.Debug("ssh: handshake ended", attrs...)
 		}
 		return
 	}
+	if !authenticated() {
+		sconn.Close()
+		return
+	}
 	defer sconn.Close()
 	ext := sconn.Permissions.Extensions
 	who := []any{"remote", remote, "user", sconn.User(), "method", ext[extMethod]}
-	switch ext[extMethod] {
-	case "publickey":
+	if ext[extMethod] == "publickey" {
 		who = append(who, "key", ext[extKey])
 		if c := ext[extComment]; c != "" {
 			who = append(who, "key_comment", c)
 		}
-		if st.who != "" {
-			who = append(who, "tailnet", st.who)
-		}
-	case "tailnet":
-		who = append(who, "tailnet", ext[extIdentity])
+	}
+	if id := ext[extIdentity]; id != "" {
+		who = append(who, "tailnet", id)
 	}
 	who = slices.Clip(who) // appends below copy: sessions share it
 	s.log.Info("ssh: login", who...)

@@ -20,6 +20,7 @@ import (
 	"github.com/surveybox/surveybox/appliance/hostkey"
 	"github.com/surveybox/surveybox/appliance/scanloop"
 	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/connlimit"
 	"github.com/surveybox/surveybox/gokrazyproxy"
 	"github.com/surveybox/surveybox/pullapi"
 	"github.com/surveybox/surveybox/spool"
@@ -152,8 +153,17 @@ func Start(ctx context.Context, d Deps, state func(string)) {
 			},
 			Logger: log,
 		}))
-		// No read or write timeout: updates upload a whole root file system.
-		hs := &http.Server{Handler: tailnet.BrowserGuard(lc, log, mux), ReadHeaderTimeout: 10 * time.Second}
+		// No read or write timeout: updates upload a whole root file
+		// system; the idle timeout bounds a stalled one.
+		// Strangers on the tailnet get 403, but could still hold
+		// connections: a few per peer, a bounded total, none idle.
+		ln = connlimit.Listen(ln, connlimit.Options{PerPeer: 32, Total: 128, Idle: 2 * time.Minute, Logger: log})
+		hs := &http.Server{
+			Handler:           tailnet.BrowserGuard(lc, log, mux),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       time.Minute,
+			MaxHeaderBytes:    16 << 10,
+		}
 		go func() {
 			<-ctx.Done()
 			hs.Close()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,19 +148,7 @@ func collectCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listening on the tailnet at %s: %w", *listen, err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	hs := &http.Server{
-		Handler:           tailnet.BrowserGuard(lc, logger, &collector.Handler{Store: st, WhoIs: lc, Allow: policy, MaxUploadBytes: *maxBytes, Logger: logger}),
-		ReadHeaderTimeout: 30 * time.Second,
-	}
 	logger.Info("collecting", "node", tf.hostname, "listen", *listen, "store", st.Path(), "allow", *allow)
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-	}()
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	h := &collector.Handler{Store: st, WhoIs: lc, Allow: policy, MaxUploadBytes: *maxBytes, Logger: logger}
+	return collector.Serve(ctx, ln, lc, h, logger)
 }

@@ -18,7 +18,7 @@
 //  6. scan into the spool (package scanloop), for good;
 //  7. when the config wants a tailnet, bring up the tailnet services
 //     (package tailsvc);
-//  8. check for listeners on non-tailnet addresses (package listeners), now
+//  8. check for listeners reachable from the LAN (package listeners), now
 //     and then periodically, printing a line whenever the result changes.
 //
 // Safe mode (broken config): the box scans with the built-in defaults and

@@ -119,7 +119,7 @@ func noRadio(ctx context.Context, radio func(string)) error {
 func TestBootNoRadio(t *testing.T) {
 	e := &env{scanner: noRadio}
 	r := startBoot(t, e)
-	r.waitFor(t, `listeners: none on non-tailnet addresses`)
+	r.waitFor(t, `listeners: none reachable from the LAN`)
 	out := r.out.String()
 	for _, w := range []string{
 		"surveybox: appliance starting (pid ",
@@ -240,7 +240,7 @@ func TestBootUnusableHostKey(t *testing.T) {
 func TestBootListenerWarning(t *testing.T) {
 	tcp := "   0: 0F02000A:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 7 1 0 100 0 0 10 0\n"
 	r := startBoot(t, &env{scanner: noRadio, procRoot: fakeProc(t, tcp)})
-	r.waitFor(t, `surveybox: listeners: WARNING: listening on non-tailnet addresses: tcp 10.0.2.15:80; addresses: none\n`)
+	r.waitFor(t, `surveybox: listeners: WARNING: listening on the LAN: tcp 10.0.2.15:80; addresses: none\n`)
 	time.Sleep(50 * time.Millisecond)
 	if n := strings.Count(r.out.String(), "listeners:"); n != 1 {
 		t.Errorf("an unchanged listener state printed %d times", n)

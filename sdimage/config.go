@@ -232,12 +232,12 @@ func (c *Config) Validate() error {
 		if (u.CertPEM == "") != (u.KeyPEM == "") {
 			return fmt.Errorf("config fields \"Update.CertPEM\" and \"Update.KeyPEM\" must be set together")
 		}
-		if u.NoPassword && u.HTTPPassword != "" {
-			return fmt.Errorf("config fields \"Update.NoPassword\" and \"Update.HTTPPassword\" contradict each other")
+		if u.HTTPPassword != "" {
+			return fmt.Errorf("config field \"Update.HTTPPassword\": gokrazy would serve its web UI and updates on the customer's LAN with that password baked into the read-only root; surveybox serves them on the tailnet only: remove it and set \"NoPassword\": true")
 		}
 	}
-	if c.Update == nil || (!c.Update.NoPassword && c.Update.HTTPPassword == "") {
-		return fmt.Errorf("config field \"Update\": set \"NoPassword\": true (web UI on the unix socket only) or an \"HTTPPassword\"")
+	if c.Update == nil || !c.Update.NoPassword {
+		return fmt.Errorf("config field \"Update\": set \"NoPassword\": true (gokrazy's web UI on its unix socket only; the box serves it on the tailnet)")
 	}
 	all := map[string]bool{}
 	for _, p := range c.Packages {

@@ -3,10 +3,11 @@
 // gokr-packer.json instance config, using only the go command, the Go module
 // proxy, Debian's apt mirror (for the Pi WiFi firmware) and go-diskfs.
 //
-// The layout follows what the gokrazy runtime expects: /gokrazy/init is a generated
-// main calling gokrazy.Boot and gokrazy.SuperviseServices with each
-// program's flags and environment compiled in; /etc/hostname, /etc/gokr-pw.txt
-// (absent with Update.NoPassword), http-port.txt and /etc/resolv.conf ->
-// /tmp/resolv.conf are what the runtime reads; /lib/modules comes from the
+// The layout follows what the gokrazy runtime expects: /gokrazy/init is a
+// generated main calling gokrazy.Boot and gokrazy.SuperviseServices with
+// each program's flags and environment compiled in; /etc/hostname,
+// http-port.txt and /etc/resolv.conf -> /tmp/resolv.conf are what the
+// runtime reads (never /etc/gokr-pw.txt, which would put the web UI on the
+// LAN: Update.NoPassword is required); /lib/modules comes from the
 // kernel module and /lib/firmware/brcm from Debian's firmware-brcm80211.
 package sdimage

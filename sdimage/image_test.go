@@ -434,6 +434,11 @@ func TestBuildErrors(t *testing.T) {
 			wantErr: `KernelPackage module "github.com/gokrazy/kernel.nosuch": not resolvable from go.mod`,
 		},
 		{
+			name:    "a web UI password (gokrazy would listen on the LAN)",
+			config:  strings.Replace(string(good), `"NoPassword": true`, `"HTTPPassword": "secret"`, 1),
+			wantErr: `"Update.HTTPPassword": gokrazy would serve its web UI and updates on the customer's LAN`,
+		},
+		{
 			name:    "web UI without password or NoPassword",
 			config:  strings.Replace(string(good), `"NoPassword": true`, `"HTTPPort": "80"`, 1),
 			wantErr: `set "NoPassword": true`,

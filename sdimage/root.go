@@ -196,13 +196,9 @@ func (r *rootTree) populate(cfg *Config, in rootInputs) error {
 	if err := r.literal("/etc/hosts", []byte("127.0.0.1 localhost\n::1 localhost\n"), 0o644); err != nil {
 		return err
 	}
+	// No /etc/gokr-pw.txt: its presence would make gokrazy's web UI
+	// listen on the LAN (Validate requires Update.NoPassword).
 	u := cfg.Update
-	if !u.NoPassword {
-		// Its presence makes the web UI listen on private addresses.
-		if err := r.literal("/etc/gokr-pw.txt", []byte(u.HTTPPassword), 0o400); err != nil {
-			return err
-		}
-	}
 	if u.HTTPPort != "" {
 		if err := r.literal("/etc/http-port.txt", []byte(u.HTTPPort), 0o644); err != nil {
 			return err

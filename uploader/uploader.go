@@ -154,10 +154,16 @@ func (p *Pusher) Run(ctx context.Context) error {
 				return ctx.Err()
 			}
 			var te tooLarge
-			if errors.As(err, &te) && len(entries) > 1 {
+			switch {
+			case errors.As(err, &te) && len(entries) > 1:
 				// Send less next time; the collector's limit is lower
 				// than ours.
 				maxBytes = max(1, te.sent/2)
+			case errors.As(err, &te):
+				// One batch cannot be split: say what the operator
+				// must change; it stays in the spool meanwhile.
+				err = fmt.Errorf("the collector refuses one stored batch (sequence %d-%d, %d bytes) as too large: its upload limit is below the largest batch (surveyctl collect -max-upload-bytes); the batch stays here, and surveyctl pull can fetch it",
+					entries[0].FirstSeq, entries[0].LastSeq, te.sent)
 			}
 			p.log.Warn("uploader: upload failed", "entries", len(entries), "first_seq", entries[0].FirstSeq, "err", err)
 			if err := p.sleep(ctx, &fails, err); err != nil {

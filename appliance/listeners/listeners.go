@@ -1,6 +1,6 @@
 // Package listeners checks the promise that nothing on the box listens on
 // the customer's LAN: it lists the listening sockets of every process from
-// /proc and says which are on a non-tailnet address.
+// /proc and says which are not on loopback.
 package listeners
 
 import (
@@ -24,17 +24,19 @@ import (
 //     datagrams from anyone. Connected UDP sockets (NTP queries, DNS) are
 //     clients and do not count.
 //
-// Allowed local addresses: loopback (127.0.0.0/8, ::1) and the tailnet's
-// (100.64.0.0/10, fd7a:115c:a1e0::/48). A wildcard address (0.0.0.0, ::)
-// includes the LAN and is not allowed.
+// Allowed local addresses: loopback (127.0.0.0/8, ::1) only. The tailnet's
+// services live in the appliance's userspace network (tsnet) and make no
+// kernel sockets; a kernel socket on 100.64.0.0/10 is on a LAN that uses
+// that range (carrier-grade NAT, some ISPs' routers), not on the tailnet. A
+// wildcard address (0.0.0.0, ::) includes the LAN and is not allowed.
 //
 // Allowed exceptions, by owning program and port: gokrazy's DHCP client
 // (/gokrazy/dhcp) binds UDP 0.0.0.0:68 (and [::]:546 for DHCPv6) to receive
 // its leases; that is a client, not a service, and the box cannot get an
-// address without it. The appliance's own WireGuard UDP socket on
-// the tailnet's WireGuard port (tsnet's magicsock, the tailnet's transport) speaks only
-// WireGuard and Tailscale's disco protocol: every packet is authenticated
-// by a tailnet key, nothing else is served on it.
+// address without it. The appliance's own WireGuard UDP socket on the
+// tailnet's WireGuard port (tsnet's magicsock, the tailnet's transport)
+// speaks only WireGuard and Tailscale's disco protocol: every packet is
+// authenticated by a tailnet key, nothing else is served on it.
 // Unix sockets (gokrazy's web UI on /run/gokrazy-http.sock) are not network
 // listeners.
 
@@ -70,11 +72,6 @@ func GokrazyDHCP() []Allowed {
 	}
 }
 
-var tailnetPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("fd7a:115c:a1e0::/48"),
-}
-
 // classify splits listeners into violations and allowed exceptions.
 func classify(ls []Listener, exceptions []Allowed) (bad, allowed []string) {
 next:
@@ -82,11 +79,6 @@ next:
 		a := l.Addr.Addr().Unmap()
 		if a.IsLoopback() {
 			continue
-		}
-		for _, p := range tailnetPrefixes {
-			if p.Contains(a) {
-				continue next
-			}
 		}
 		proto := strings.TrimSuffix(l.Proto, "6")
 		for _, al := range exceptions {
@@ -115,9 +107,9 @@ func Summary(ls []Listener, err error, addrs string, exceptions []Allowed) strin
 	bad, allowed := classify(ls, exceptions)
 	var b strings.Builder
 	if len(bad) == 0 {
-		b.WriteString("listeners: none on non-tailnet addresses")
+		b.WriteString("listeners: none reachable from the LAN")
 	} else {
-		b.WriteString("listeners: WARNING: listening on non-tailnet addresses: " + strings.Join(bad, ", "))
+		b.WriteString("listeners: WARNING: listening on the LAN: " + strings.Join(bad, ", "))
 	}
 	if len(allowed) > 0 {
 		b.WriteString(" (allowed: " + strings.Join(allowed, ", ") + ")")

@@ -84,30 +84,32 @@ func TestClassifyListeners(t *testing.T) {
 		wantLine  string
 		wantClean bool
 	}{
-		{"nothing", nil, "listeners: none on non-tailnet addresses", true},
-		{"loopback and tailnet only", []Listener{
+		{"nothing", nil, "listeners: none reachable from the LAN", true},
+		{"loopback only", []Listener{
 			{Proto: "tcp", Addr: ap("127.0.0.1:631")},
 			{Proto: "tcp6", Addr: ap("[::1]:8080")},
+		}, "listeners: none reachable from the LAN", true},
+		{"a kernel socket in the tailnet's ranges is on a LAN (tsnet makes none)", []Listener{
 			{Proto: "tcp", Addr: ap("100.101.102.103:22")},
 			{Proto: "tcp6", Addr: ap("[fd7a:115c:a1e0::1]:22")},
-		}, "listeners: none on non-tailnet addresses", true},
+		}, "listeners: WARNING: listening on the LAN: tcp 100.101.102.103:22, tcp [fd7a:115c:a1e0::1]:22", false},
 		{"gokrazy's DHCP client", []Listener{
 			{Proto: "udp", Addr: ap("0.0.0.0:68"), Owner: "/gokrazy/dhcp"},
-		}, "listeners: none on non-tailnet addresses (allowed: udp 0.0.0.0:68 (/gokrazy/dhcp) [DHCP client])", true},
+		}, "listeners: none reachable from the LAN (allowed: udp 0.0.0.0:68 (/gokrazy/dhcp) [DHCP client])", true},
 		{"port 68 from another program is not the DHCP client", []Listener{
 			{Proto: "udp", Addr: ap("0.0.0.0:68"), Owner: "/user/evil"},
-		}, "listeners: WARNING: listening on non-tailnet addresses: udp 0.0.0.0:68 (/user/evil)", false},
+		}, "listeners: WARNING: listening on the LAN: udp 0.0.0.0:68 (/user/evil)", false},
 		{"web UI on the LAN", []Listener{
 			{Proto: "tcp", Addr: ap("10.0.2.15:80"), Owner: "/gokrazy/init"},
 			{Proto: "tcp6", Addr: ap("[::]:22")},
 			{Proto: "tcp", Addr: ap("127.0.0.1:80")},
-		}, "listeners: WARNING: listening on non-tailnet addresses: tcp 10.0.2.15:80 (/gokrazy/init), tcp [::]:22", false},
+		}, "listeners: WARNING: listening on the LAN: tcp 10.0.2.15:80 (/gokrazy/init), tcp [::]:22", false},
 		{"v4-mapped LAN address", []Listener{
 			{Proto: "tcp6", Addr: ap("[::ffff:192.168.1.5]:80")},
-		}, "listeners: WARNING: listening on non-tailnet addresses: tcp [::ffff:192.168.1.5]:80", false},
+		}, "listeners: WARNING: listening on the LAN: tcp [::ffff:192.168.1.5]:80", false},
 		{"100.128/10 is not the tailnet", []Listener{
 			{Proto: "tcp", Addr: ap("100.128.0.1:80")},
-		}, "listeners: WARNING: listening on non-tailnet addresses: tcp 100.128.0.1:80", false},
+		}, "listeners: WARNING: listening on the LAN: tcp 100.128.0.1:80", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			bad, _ := classify(tt.ls, GokrazyDHCP())

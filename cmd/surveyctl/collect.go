@@ -133,6 +133,11 @@ func collectCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "collect: -allow: %v\n", err)
 		return errUsage
 	}
+	if *maxBytes < collector.DefaultMaxUploadBytes {
+		// Below it, a box could hold a batch it can never upload.
+		fmt.Fprintf(stderr, "collect: -max-upload-bytes: at least %d (one stored batch and its framing)\n", collector.DefaultMaxUploadBytes)
+		return errUsage
+	}
 	st, node, err := tf.openStoreAndJoin(ctx, *dir, "tsnet-collect", stderr)
 	if err != nil {
 		return err

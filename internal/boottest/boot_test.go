@@ -352,7 +352,7 @@ func checkBootPartition(t *testing.T, out string, res *sdimage.Result) {
 }
 
 // checkListeners: every listener check the appliance printed found nothing
-// on a non-tailnet address, including one after the LAN address came up.
+// reachable from the LAN, including one after the LAN address came up.
 func checkListeners(t *testing.T, out string) {
 	t.Helper()
 	lines := regexp.MustCompile(`surveybox: listeners: .*`).FindAllString(out, -1)
@@ -360,7 +360,7 @@ func checkListeners(t *testing.T, out string) {
 		t.Fatal("no listener check on the console")
 	}
 	for _, l := range lines {
-		if !strings.HasPrefix(l, "surveybox: listeners: none on non-tailnet addresses") {
+		if !strings.HasPrefix(l, "surveybox: listeners: none reachable from the LAN") {
 			t.Errorf("listener check: %s", l)
 		}
 	}

@@ -3,6 +3,7 @@ package e2etest
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,5 +120,34 @@ func TestBadDataPullGoesOn(t *testing.T) {
 	}
 	if s, _ := sp.Stats(); s.CorruptEntries != 1 {
 		t.Errorf("the box counted %d corrupt entries, want 1", s.CorruptEntries)
+	}
+}
+
+// TestOversizedSingleBatch: a collector whose upload limit is below one
+// stored batch gets that batch retried with backoff and a status that says
+// what to change, and the batch stays on the box: before, the box retried
+// it forever, saying only "413".
+func TestOversizedSingleBatch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tn := newTailnet(t, ctx)
+	tn.handler.MaxUploadBytes = 1 << 10
+	serve(t, tn.collector, ":8080", tn.handler)
+	if _, _, err := tn.sp.Append(ctx, testrecords.Batch(t, 30, true)); err != nil { // one batch, well over 1 KiB
+		t.Fatal(err)
+	}
+	p := tn.pusher(t)
+	runPusher(t, ctx, p)
+	for p.Status().Failures < 3 {
+		if ctx.Err() != nil {
+			t.Fatalf("status: %+v", p.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := p.Status(); !strings.Contains(st.LastError, "refuses one stored batch") || !strings.Contains(st.LastError, "-max-upload-bytes") {
+		t.Errorf("last error %q does not say what to change", st.LastError)
+	}
+	if st, _ := tn.sp.Stats(); st.Entries != 1 || st.LastAck != 0 {
+		t.Errorf("the batch left the box: %+v", st)
 	}
 }

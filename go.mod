@@ -16,6 +16,7 @@ require (
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0
 	tailscale.com v1.102.5
+	tailscale.com/client/tailscale/v2 v2.12.0
 )
 
 require (

@@ -50,6 +50,7 @@ import (
 	"github.com/surveybox/surveybox/appliance/tailsvc"
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/spool"
+	"github.com/surveybox/surveybox/tailnet"
 )
 
 // version is stamped at link time by the image builder (-ldflags -X).
@@ -130,7 +131,7 @@ func (e *env) run(ctx context.Context) {
 		if st.Config == "" {
 			st.Config = "defaults (no config file)"
 		}
-		if wantTailnet = cfg.Tailnet.AuthKey.Reveal() != "" || registered(cfg.Tailnet.StateDir); wantTailnet {
+		if wantTailnet = cfg.Tailnet.AuthKey.Reveal() != "" || tailnet.Registered(cfg.Tailnet.StateDir); wantTailnet {
 			st.Tailnet = tailsvc.Connecting
 		}
 	}
@@ -180,7 +181,7 @@ func (e *env) run(ctx context.Context) {
 
 	if wantTailnet && sp != nil {
 		e.startTailnet(ctx, tailsvc.Deps{Port: tailsvc.WireGuardPort, Config: cfg, Spool: sp, Key: key,
-			Radio: func() string { return radio.Load().(string) }, Version: st.Version, Log: e.log},
+			Radio: func() string { return radio.Load().(string) }, Version: st.Version, Log: e.log, Notef: con.Printf},
 			func(s string) { b.Update(func(st *banner.State) { st.Tailnet = s }) })
 	}
 	go e.watchListeners(ctx)
@@ -236,14 +237,6 @@ func (e *env) watchListeners(ctx context.Context) {
 func configErrorLine(err error) string {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
 	return "CONFIG ERROR: " + msg + " — running in safe mode (scanning with defaults, no tailnet, no upload, no SSH)"
-}
-
-// registered reports whether the node has registered before: a box keeps
-// its tailnet identity in its state directory on /perm, so it needs the
-// auth key only for its first start.
-func registered(stateDir string) bool {
-	_, err := os.Stat(filepath.Join(stateDir, "tailscaled.state"))
-	return err == nil
 }
 
 // openSpool opens the durable spool the config names, creating its

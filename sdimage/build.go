@@ -3,6 +3,7 @@ package sdimage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -18,6 +19,7 @@ type Options struct {
 	Output          string // image file to write (replaced atomically)
 	Hostname        string // overrides Config.Hostname
 	AuthKeyFile     string // copied to /perm/surveybox/authkey (0600)
+	AuthKey         []byte // or the key itself (minted for this card)
 	ApplianceConfig string // copied to /etc/surveybox/config.json
 	Size            int64  // image size in bytes
 	Arch            string // "arm64" (Raspberry Pi) or "amd64" (PC/qemu); "" = config's GOARCH or arm64
@@ -151,6 +153,10 @@ func prepare(ctx context.Context, opts Options) (*inputs, error) {
 			return nil, fmt.Errorf("appliance config %s: not valid JSON", opts.ApplianceConfig)
 		}
 	}
+	if opts.AuthKeyFile != "" && opts.AuthKey != nil {
+		return nil, errors.New("both an auth key and an auth key file given")
+	}
+	in.authKey = opts.AuthKey
 	if opts.AuthKeyFile != "" {
 		if in.authKey, err = os.ReadFile(opts.AuthKeyFile); err != nil {
 			return nil, fmt.Errorf("reading the auth key: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"time"
 
@@ -92,4 +93,12 @@ func KeepUp(ctx context.Context, s *tsnet.Server, logger *slog.Logger) error {
 		case <-time.After(5 * time.Second):
 		}
 	}
+}
+
+// Registered reports whether a node with its state in dir has registered
+// with the coordination server before: it logs in with its state from
+// then on, and needs no auth key.
+func Registered(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "tailscaled.state"))
+	return err == nil
 }

@@ -11,9 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -44,6 +47,9 @@ type Deps struct {
 	// PeerWait bounds the push loop's wait for the collector to appear
 	// among the node's peers; 0 means tailnet.Dialer's default.
 	PeerWait time.Duration
+	// Notef, if set, puts a line on the console (the auth key's
+	// deletion).
+	Notef func(format string, args ...any)
 }
 
 // Tailnet ports. The pull API and gokrazy's web UI share :80 (plain HTTP:
@@ -74,8 +80,14 @@ func Start(ctx context.Context, d Deps, state func(string)) {
 	log := d.Log
 	tc := d.Config.Tailnet
 	tailnet.ApplyMemoryLimit(int64(tc.MemoryLimit))
+	authKey := tc.AuthKey.Reveal()
+	if tailnet.Registered(tc.StateDir) {
+		// The node logs in with its state; a key passed anyway only
+		// makes tsnet log that it ignores it.
+		authKey = ""
+	}
 	srv := tailnet.NewNode(tailnet.NodeOptions{
-		Dir: tc.StateDir, Hostname: tc.Hostname, AuthKey: tc.AuthKey.Reveal(), ControlURL: tc.ControlURL,
+		Dir: tc.StateDir, Hostname: tc.Hostname, AuthKey: authKey, ControlURL: tc.ControlURL,
 		UserLogf: func(format string, args ...any) { log.Info("tailnet: " + fmt.Sprintf(format, args...)) },
 	})
 	srv.Port = d.Port
@@ -91,6 +103,7 @@ func Start(ctx context.Context, d Deps, state func(string)) {
 			state("error: " + err.Error())
 			return
 		}
+		forgetAuthKey(d)
 		if st, err := lc.StatusWithoutPeers(ctx); err == nil && st.Self != nil {
 			var ips []string
 			for _, ip := range st.Self.TailscaleIPs {
@@ -230,4 +243,44 @@ func radioState(s string) pullapi.RadioState {
 		r.State = "scanning"
 	}
 	return r
+}
+
+// forgetAuthKey deletes the auth key file once the node has registered:
+// the key is needed for the first login only, and whoever holds the card
+// could copy it off /perm and join the tailnet as a box.
+func forgetAuthKey(d Deps) {
+	tc := d.Config.Tailnet
+	if tc.AuthKeyFile == "" || os.Getenv(config.AuthKeyEnv) != "" {
+		return
+	}
+	for range 50 { // the state is written as the login completes
+		if tailnet.Registered(tc.StateDir) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !tailnet.Registered(tc.StateDir) {
+		return
+	}
+	err := os.Remove(tc.AuthKeyFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return
+	case err != nil:
+		d.Log.Error("tailnet: cannot delete the auth key after registering", "path", tc.AuthKeyFile, "err", err)
+		return
+	}
+	syncDir(filepath.Dir(tc.AuthKeyFile))
+	d.Log.Info("tailnet: registered; deleted the auth key", "path", tc.AuthKeyFile)
+	if d.Notef != nil {
+		d.Notef("tailnet: registered; deleted the one-time auth key %s (the node logs in with its state from now on)", tc.AuthKeyFile)
+	}
+}
+
+// syncDir makes a deletion in dir durable.
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		f.Sync()
+		f.Close()
+	}
 }

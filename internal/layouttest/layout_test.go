@@ -42,6 +42,8 @@ var sides = map[string]side{
 	"tailnet":           neutral,
 	"internal/boltkv":   neutral,
 	"internal/cachedir": neutral,
+	"connlimit":         neutral,
+	"authkeys":          operator,
 	"internal":          testing_,
 }
 

@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childBox())
 	}
+	if dir := os.Getenv(loadCollector); dir != "" {
+		os.Exit(loadCollectorMain(dir))
+	}
 	os.Exit(m.Run())
 }
 

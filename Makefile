@@ -16,7 +16,8 @@ CROSS ?= darwin/arm64 darwin/amd64 windows/amd64 linux/arm64
 all: test
 
 # Host tools (qemu, cpio, dosfstools, squashfs-tools, e2fsprogs, mtools,
-# openssh-client, iproute2, dnsmasq-base) and the cached test VM assets.
+# openssh-client, iproute2, dnsmasq-base, chromium, tshark) and the cached
+# test VM assets.
 testbed-assets:
 	@internal/testbed/fetch-assets.sh >/dev/null
 	@echo "testbed assets: $(SURVEYBOX_CACHE)"

@@ -40,6 +40,10 @@ command -v ssh-keygen >/dev/null 2>&1 || need_install+=(openssh-client)
 # tap and DHCP on the test bridge.
 command -v ip >/dev/null 2>&1 || need_install+=(iproute2)
 command -v dnsmasq >/dev/null 2>&1 || need_install+=(dnsmasq-base)
+# The operator's report, looked at in a real browser; the pcapng export,
+# read back by Wireshark's own dissectors.
+command -v chromium >/dev/null 2>&1 || need_install+=(chromium)
+command -v tshark >/dev/null 2>&1 || need_install+=(tshark)
 if [ ${#need_install[@]} -gt 0 ]; then
 	log "installing ${need_install[*]}"
 	install() {

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/internal/testimage"
+	"github.com/surveybox/surveybox/internal/testnet"
 	"github.com/surveybox/surveybox/sdimage"
 )
 
@@ -65,15 +65,13 @@ func TestRemoteUpdate(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	life, stop := context.WithCancel(context.Background()) // the bridge's DHCP server
-	defer stop()
 
 	// 1. Bridge, tap, DHCP on the bridge only.
-	br := newBridge(life, t, dir)
-	t.Logf("bridge %s %s/24, tap %s", br.name, br.hostIP, br.tap)
+	br := testnet.NewBridge(t, dir, true)
+	t.Logf("bridge %s %s/24, tap %s", br.Name, br.HostIP, br.Tap)
 
 	// 2. The test tailnet on the bridge address.
-	ctrl := tailtest.StartControlAt(t, br.hostIP)
+	ctrl := tailtest.StartControlAt(t, br.HostIP)
 	t.Logf("testcontrol %s", ctrl.URL)
 
 	// 3. Two images: the one the box boots and the update (another
@@ -236,91 +234,10 @@ func mbrPartition(t *testing.T, f *os.File, i int) (start, size int64) {
 	return le(e[8:12]) * 512, le(e[12:16]) * 512
 }
 
-// bridge is a Linux bridge with a tap device for qemu and dnsmasq serving
-// DHCP on it, all removed in t.Cleanup.
-type bridge struct {
-	name, tap, hostIP, prefix string
-}
-
-func run(t *testing.T, args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
-func newBridge(ctx context.Context, t *testing.T, dir string) *bridge {
-	t.Helper()
-	var br *bridge
-	for k := os.Getpid()%200 + 20; ; k++ {
-		if k > 250 {
-			k = 20
-		}
-		name := fmt.Sprintf("sbxbr%d", k)
-		if _, err := net.InterfaceByName(name); err == nil {
-			continue // another run's
-		}
-		// Creating the bridge is the lock: a concurrent run fails here.
-		if err := run(t, "ip", "link", "add", name, "type", "bridge"); err != nil {
-			if strings.Contains(err.Error(), "File exists") {
-				continue
-			}
-			t.Fatalf("creating a bridge (needs root): %v", err)
-		}
-		br = &bridge{name: name, tap: fmt.Sprintf("sbxtap%d", k), prefix: fmt.Sprintf("10.77.%d.", k)}
-		br.hostIP = br.prefix + "1"
-		break
-	}
-	t.Cleanup(func() {
-		run(t, "ip", "link", "del", br.tap)
-		if err := run(t, "ip", "link", "del", br.name); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
-	for _, c := range [][]string{
-		{"ip", "addr", "add", br.hostIP + "/24", "dev", br.name},
-		{"ip", "link", "set", br.name, "up"},
-		{"ip", "tuntap", "add", "dev", br.tap, "mode", "tap"},
-		{"ip", "link", "set", br.tap, "master", br.name},
-		{"ip", "link", "set", br.tap, "up"},
-	} {
-		if err := run(t, c...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(dctx, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
-		"--bind-interfaces", "--interface="+br.name, "--except-interface=lo",
-		"--port=0", "--no-resolv", "--no-hosts", "--user=root", "--pid-file=",
-		"--dhcp-range="+br.prefix+"50,"+br.prefix+"99,255.255.255.0,1h",
-		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--log-dhcp")
-	logf, err := os.Create(filepath.Join(dir, "dnsmasq.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "dnsmasq.log"))
-			t.Logf("dnsmasq log:\n%s", tail(string(b), 20))
-		}
-	})
-	return br
-}
-
 // bootTap boots the image like boot, but on the bridge's tap device and
 // without -no-reboot: gokrazy's reboot (kexec of the boot partition's
 // kernel with its cmdline.txt, or a reset) keeps the same qemu running.
-func bootTap(ctx context.Context, t *testing.T, res *sdimage.Result, br *bridge) *vm {
+func bootTap(ctx context.Context, t *testing.T, res *sdimage.Result, br *testnet.Bridge) *vm {
 	t.Helper()
 	args := strings.Fields(res.Cmdline)
 	for i, a := range args {
@@ -334,7 +251,7 @@ func bootTap(ctx context.Context, t *testing.T, res *sdimage.Result, br *bridge)
 		"-kernel", filepath.Join(res.KernelDir, "vmlinuz"),
 		"-append", strings.Join(args, " "),
 		"-drive", "file=" + res.Path + ",format=raw,if=ide",
-		"-netdev", "tap,id=n0,ifname=" + br.tap + ",script=no,downscript=no",
+		"-netdev", "tap,id=n0,ifname=" + br.Tap + ",script=no,downscript=no",
 		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:77:00:02",
 	}
 	bctx, cancel := context.WithCancel(ctx)

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 CACHE="${SURVEYBOX_CACHE:-${HOME:-/root}/.cache/surveybox}"
-STAMP_VERSION=2
+STAMP_VERSION=4
 STAMP="$CACHE/.stamp-v$STAMP_VERSION"
 
 die() { echo "fetch-assets: ERROR: $*" >&2; exit 1; }
@@ -132,8 +132,8 @@ echo "$kver" >"$CACHE/kernel-version"
 K="$R/lib/modules/$kver/kernel"
 keep="$work/keep"
 mkdir -p "$keep/drivers/net" "$keep/fs"
-for d in net crypto lib arch drivers/net/wireless drivers/virtio drivers/char/hw_random fs/9p fs/netfs; do
-	[ -d "$K/$d" ] && mkdir -p "$keep/$(dirname "$d")" && mv "$K/$d" "$keep/$d"
+for d in net crypto lib arch drivers/net/wireless drivers/net/virtio_net.ko drivers/net/net_failover.ko drivers/virtio drivers/char/hw_random fs/9p fs/netfs; do
+	[ -e "$K/$d" ] && mkdir -p "$keep/$(dirname "$d")" && mv "$K/$d" "$keep/$d"
 done
 rm -rf "$K" && mv "$keep" "$K"
 rm -rf "$work" "$CACHE/debs" "$R/usr/share/doc" "$R/usr/share/man"

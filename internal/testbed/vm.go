@@ -63,10 +63,23 @@ type Options struct {
 	// ExtraModules are loaded (with dependencies) after the base wireless
 	// and crypto modules and before mac80211_hwsim.
 	ExtraModules []string
+	// Network, if set, gives the guest an Ethernet interface (eth0) on a
+	// host tap device, with a static address; otherwise the guest has no
+	// network at all.
+	Network *Network
 	// Console, if set, receives the guest console as it is written (polled).
 	Console io.Writer
 	// KeepDir keeps the work directory (initramfs, logs) for debugging.
 	KeepDir bool
+}
+
+// Network is the guest's Ethernet: a virtio NIC on the host tap device
+// Tap (e.g. internal/testnet's bridge), with address Addr ("10.77.20.10/24")
+// and default route Gateway.
+type Network struct {
+	Tap, Addr, Gateway string
+	// MAC defaults to 52:54:00:77:00:10.
+	MAC string
 }
 
 // Result is what came back from the VM.
@@ -140,7 +153,16 @@ func Run(ctx context.Context, a Assets, opts Options) (*Result, error) {
 		"-append", "console=ttyS0 panic=-1 quiet",
 		"-serial", "file:" + consolePath,
 		"-serial", "file:" + dataPath,
-		"-net", "none",
+	}
+	if n := opts.Network; n != nil {
+		mac := n.MAC
+		if mac == "" {
+			mac = "52:54:00:77:00:10"
+		}
+		args = append(args, "-netdev", "tap,id=n0,ifname="+n.Tap+",script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev=n0,mac="+mac)
+	} else {
+		args = append(args, "-net", "none")
 	}
 	// /dev/kvm exists on some CI VMs without working nested virtualisation
 	// (the guest then hangs silently), so KVM is opt-in.
@@ -354,6 +376,9 @@ func buildInitramfs(a Assets, opts Options, out string) error {
 		return err
 	}
 	want := append(append(append([]string{}, baseModules...), opts.ExtraModules...), "mac80211_hwsim")
+	if opts.Network != nil {
+		want = append(want, "virtio_pci", "virtio_net")
+	}
 	mods, err := resolveModules(idx, want)
 	if err != nil {
 		return err
@@ -537,7 +562,7 @@ while read -r m args; do
 	insmod "$m" $args || tb_log "insmod $m failed"
 done < /etc/tb/modules
 tb_mark modules
-i=0
+%[6]si=0
 while [ ! -e /sys/class/net/wlan$((%[3]d-1)) ] && [ $i -lt 100 ]; do usleep 100000; i=$((i+1)); done
 iw reg set %[4]s
 i=0
@@ -556,5 +581,20 @@ tb_log "running script"
 tb_mark script
 tb_log "script exit $(cat /tb/script-exit)"
 tb_finish
-`, markBegin, markEnd, opts.Radios, opts.Country, st)
+`, markBegin, markEnd, opts.Radios, opts.Country, st, networkSetup(opts.Network))
+}
+
+// networkSetup configures eth0 statically (there is no DHCP client in the
+// initramfs, and none is needed).
+func networkSetup(n *Network) string {
+	if n == nil {
+		return ""
+	}
+	return fmt.Sprintf(`i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do usleep 100000; i=$((i+1)); done
+ip link set eth0 up
+ip addr add %s dev eth0
+ip route add default via %s
+tb_mark network
+`, n.Addr, n.Gateway)
 }

@@ -21,6 +21,10 @@
 //  8. check for listeners reachable from the LAN (package listeners), now
 //     and then periodically, printing a line whenever the result changes.
 //
+// Build it with -tags ts_omit_peerapiserver (gokr-packer.json does): with
+// netstack, Tailscale's peer API would otherwise listen on every kernel
+// address, the LAN's too.
+//
 // Safe mode (broken config): the box scans with the built-in defaults and
 // prints the banner, but starts nothing that depends on the config: no
 // tailnet, no upload, no SSH (authorization comes from the config). Fixing
@@ -51,6 +55,7 @@ import (
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/tailnet"
+	"tailscale.com/feature/buildfeatures"
 )
 
 // version is stamped at link time by the image builder (-ldflags -X).
@@ -115,6 +120,11 @@ type env struct {
 func (e *env) run(ctx context.Context) {
 	con := e.con
 	con.Printf("appliance starting (pid %d)", os.Getpid())
+	if buildfeatures.HasPeerAPIServer {
+		// With netstack, Tailscale's peer API listens on every kernel
+		// address: the LAN too. The image builds without it.
+		con.Printf("WARNING: built without -tags ts_omit_peerapiserver: Tailscale's peer API would listen on the LAN")
+	}
 	res, err := e.loadModules()
 	con.Lines(kmod.Summary(res, err))
 

@@ -91,6 +91,11 @@ type Tailnet struct {
 	// MemoryLimit is the Go memory limit of the process (GOMEMLIMIT).
 	// Default 48MiB.
 	MemoryLimit Size `json:"memory_limit"`
+	// AdvertiseTags are ACL tags the node asks for. A tagged auth key
+	// gives the box its tags; this is for coordination servers that tag
+	// nodes on request instead (and it must agree with the key where both
+	// apply: headscale refuses tags a pre-auth key was not made with).
+	AdvertiseTags []string `json:"advertise_tags"`
 
 	// AuthKey is the key read from TS_AUTHKEY or AuthKeyFile, empty when
 	// neither has one. It is never printed or logged.

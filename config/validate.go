@@ -64,6 +64,10 @@ func (c *Config) Validate() error {
 		v.httpURL("tailnet.control_url", t.ControlURL, "must be an http(s) URL of the coordination server")
 	}
 	v.check("tailnet.memory_limit", t.MemoryLimit >= 16<<20, "must be at least 16MiB, got %s", t.MemoryLimit)
+	for i, tag := range t.AdvertiseTags {
+		v.check(fmt.Sprintf("tailnet.advertise_tags[%d]", i), tagRE.MatchString(tag),
+			`must be an ACL tag such as "tag:surveybox", got %q`, tag)
+	}
 
 	u := &c.Uploader
 	collectorOK := false

@@ -87,7 +87,7 @@ func Start(ctx context.Context, d Deps, state func(string)) {
 		authKey = ""
 	}
 	srv := tailnet.NewNode(tailnet.NodeOptions{
-		Dir: tc.StateDir, Hostname: tc.Hostname, AuthKey: authKey, ControlURL: tc.ControlURL,
+		Dir: tc.StateDir, Hostname: tc.Hostname, AuthKey: authKey, ControlURL: tc.ControlURL, Tags: tc.AdvertiseTags,
 		UserLogf: func(format string, args ...any) { log.Info("tailnet: " + fmt.Sprintf(format, args...)) },
 	})
 	srv.Port = d.Port

@@ -3,7 +3,8 @@
 //	surveyctl image [flags]     build the appliance's bootable SD card image
 //	surveyctl collect [flags]   run the collector boxes push to (a tailnet node)
 //	surveyctl pull BOX [flags]  fetch a box's observations over the tailnet
-//	surveyctl export [flags]    write what was collected or pulled as JSON lines or CSV
+//	surveyctl export [flags]    write what was collected or pulled as JSON lines, CSV, WiGLE CSV or pcapng
+//	surveyctl report [flags]    write a box's site-survey report as one self-contained HTML file
 package main
 
 import (
@@ -37,6 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = pullCmd(ctx, args[1:], stderr)
 	case "export":
 		err = exportCmd(ctx, args[1:], stdout, stderr)
+	case "report":
+		err = reportCmd(ctx, args[1:], stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stderr)
 		return 0
@@ -61,5 +64,6 @@ func usage(w io.Writer) {
 		"  image    build the appliance's bootable SD card image (surveyctl image -h)\n"+
 		"  collect  run the collector that boxes push to, on the tailnet (surveyctl collect -h)\n"+
 		"  pull     fetch a box's observations over the tailnet (surveyctl pull -h)\n"+
-		"  export   write collected/pulled observations as JSON lines or CSV (surveyctl export -h)\n")
+		"  export   write collected/pulled observations as JSON lines or CSV (surveyctl export -h)\n"+
+		"  report   write a box's site-survey report as one HTML file (surveyctl report -h)\n")
 }

@@ -44,6 +44,9 @@ var sides = map[string]side{
 	"internal/cachedir": neutral,
 	"connlimit":         neutral,
 	"authkeys":          operator,
+	"cycles":            operator,
+	"report":            operator,
+	"exports":           operator,
 	"internal":          testing_,
 }
 

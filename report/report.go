@@ -331,7 +331,7 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
-	"f": func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) },
+	"f":   func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) },
 	"add": func(a, b int) int { return a + b },
 }
 

@@ -83,4 +83,3 @@ func Heatmap(title, unit string, tl Timeline, rows []HeatRow, maxVal float64, si
 	bar.Draw(draw.Crop(dc, size.W*0.55, -0.3*vg.Inch, 0, -(size.H - barH)))
 	return writeSVG(c)
 }
-

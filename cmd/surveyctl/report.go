@@ -198,3 +198,5 @@ func version() string {
 	}
 	return "devel"
 }
+
+func msDuration(ms uint32) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -42,7 +42,13 @@ type Options struct {
 	// sequence numbers are skipped.
 	EvictAt []int
 	Seed    uint64
+	// Hostile names one BSS with HTML and script, as anyone in radio
+	// range can.
+	Hostile bool
 }
+
+// HostileSSID is the SSID Hostile gives a BSS.
+const HostileSSID = `<script>document.title='pwned'</script><img src=x onerror="document.title='pwned'">`
 
 // Default is a day-long survey small enough for unit tests.
 func Default(box string) Options {
@@ -65,6 +71,10 @@ func Write(tb testing.TB, st *collector.Store, o Options) int {
 		o.Spool = 1
 	}
 	base := bssSet(tb, o.BSS)
+	if o.Hostile && len(base) > 3 {
+		r := &base[3].r
+		r.SSID, r.SSIDHex = HostileSSID, hex.EncodeToString([]byte(HostileSSID))
+	}
 	chans := testrecords.Channels(tb)
 	type job struct {
 		i    int

@@ -34,6 +34,8 @@ type Fleet struct {
 	PollURL string
 	Stamp   string
 	Version string
+	// SilentCycles is the silence threshold, in cycle intervals.
+	SilentCycles int
 }
 
 // WriteFleet renders the fleet page.

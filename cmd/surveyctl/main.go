@@ -5,6 +5,7 @@
 //	surveyctl pull BOX [flags]  fetch a box's observations over the tailnet
 //	surveyctl export [flags]    write what was collected or pulled as JSON lines, CSV, WiGLE CSV or pcapng
 //	surveyctl report [flags]    write a box's site-survey report as one self-contained HTML file
+//	surveyctl serve [flags]     the fleet and the reports live in a browser on the tailnet (and collect)
 package main
 
 import (
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = exportCmd(ctx, args[1:], stdout, stderr)
 	case "report":
 		err = reportCmd(ctx, args[1:], stderr)
+	case "serve":
+		err = serveCmd(ctx, args[1:], stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stderr)
 		return 0
@@ -65,5 +68,6 @@ func usage(w io.Writer) {
 		"  collect  run the collector that boxes push to, on the tailnet (surveyctl collect -h)\n"+
 		"  pull     fetch a box's observations over the tailnet (surveyctl pull -h)\n"+
 		"  export   write collected/pulled observations as JSON lines or CSV (surveyctl export -h)\n"+
-		"  report   write a box's site-survey report as one HTML file (surveyctl report -h)\n")
+		"  report   write a box's site-survey report as one HTML file (surveyctl report -h)\n"+
+		"  serve    the fleet and the reports live in a browser, on the tailnet; also collects (surveyctl serve -h)\n")
 }

@@ -358,3 +358,46 @@ func ManyBSSScenario(n int) Scenario {
 	}
 	return s
 }
+
+// DemoScenario is a small office's air for the demo: 12 BSSes on 8 radios
+// (wlan1..wlan8) over 2.4 and 5 GHz, with open, WPA/WPA2-TKIP, WPA2, WPA3,
+// transition and OWE networks, a hidden one and a busy 5 GHz AP that
+// advertises BSS Load. Three radios carry one BSS each so the demo can
+// change them alone: DemoAppears (started halfway), DemoVanishes (stopped
+// later) and DemoHops (moved from channel 11 to channel 6).
+func DemoScenario() Scenario {
+	bss := func(ssid, sec string) BSSSpec { return BSSSpec{SSID: []byte(ssid), Security: sec} }
+	return Scenario{
+		Radios: []RadioSpec{
+			{HwMode: "g", Channel: 1, HT: true, BSSes: []BSSSpec{
+				bss("CoffeeShop-Guest", "open"), bss("Acme-Corp", "wpa2"), bss("Acme-IoT", "wpa/wpa2"),
+			}},
+			{HwMode: "g", Channel: 6, HT: true, BSSes: []BSSSpec{
+				bss("Acme-Secure", "wpa3"), bss("Acme-Transition", "wpa2/wpa3"),
+			}},
+			{HwMode: "g", Channel: 11, HT: true, BeaconInt: 25, BSSes: []BSSSpec{
+				{SSID: []byte("Acme-Hidden"), Hidden: 1, Security: "wpa2"},
+			}},
+			{HwMode: "a", Channel: 36, HT: true, HT40: "+", VHT80: true, BSSes: []BSSSpec{
+				bss("Acme-5G", "wpa2/wpa3"), bss("Acme-5G-Guest", "owe"),
+			}},
+			{HwMode: "a", Channel: 149, HT: true, HT40: "+", VHT80: true, HE: true, BSSLoad: true, BSSes: []BSSSpec{
+				bss("Neighbor-5G", "wpa2"),
+			}},
+			{HwMode: "g", Channel: 1, HT: true, BSSes: []BSSSpec{bss(DemoAppears, "wpa2")}},
+			{HwMode: "g", Channel: 6, HT: true, BSSes: []BSSSpec{bss(DemoVanishes, "open")}},
+			{HwMode: "g", Channel: 11, HT: true, BSSes: []BSSSpec{bss(DemoHops, "wpa2")}},
+		},
+	}
+}
+
+// The demo's changing BSSes and their hostapd configurations.
+const (
+	DemoAppears      = "PopUp-Hotspot"
+	DemoVanishes     = "Old-Printer"
+	DemoHops         = "Wanderer-AP"
+	DemoAppearsConf  = "wlan6"
+	DemoVanishesConf = "wlan7"
+	DemoHopsConf     = "wlan8"
+	DemoHopsTo       = 6 // from channel 11
+)

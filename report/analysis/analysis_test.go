@@ -15,7 +15,7 @@ import (
 
 func TestHistogramMedian(t *testing.T) {
 	for _, tc := range []struct {
-		vals         []int32
+		vals        []int32
 		lo, med, hi float64
 	}{
 		{[]int32{-50}, -50, -50, -50},

@@ -177,10 +177,11 @@ func (e *env) run(ctx context.Context) {
 		once.Do(func() { close(firstRadio) })
 	}
 	scanDone := make(chan struct{})
+	counts := &scanloop.Counters{}
 	go func() {
 		defer close(scanDone)
 		scanloop.Run(ctx, scanloop.Options{Scan: cfg.Scan, Spool: sp, Logger: e.log, Radio: report,
-			Scanner: e.scanner, RetryWait: e.retryWait})
+			Scanner: e.scanner, RetryWait: e.retryWait, Counters: counts})
 	}()
 	select {
 	case <-firstRadio:
@@ -191,7 +192,7 @@ func (e *env) run(ctx context.Context) {
 
 	if wantTailnet && sp != nil {
 		e.startTailnet(ctx, tailsvc.Deps{Port: tailsvc.WireGuardPort, Config: cfg, Spool: sp, Key: key,
-			Radio: func() string { return radio.Load().(string) }, Version: st.Version, Log: e.log, Notef: con.Printf},
+			Radio: func() string { return radio.Load().(string) }, Scan: counts.Snapshot, Version: st.Version, Log: e.log, Notef: con.Printf},
 			func(s string) { b.Update(func(st *banner.State) { st.Tailnet = s }) })
 	}
 	go e.watchListeners(ctx)

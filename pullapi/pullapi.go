@@ -35,6 +35,19 @@ type RadioState struct {
 	State     string    `json:"state"` // e.g. "scanning", "waiting for radio"
 	LastScan  time.Time `json:"last_scan,omitzero"`
 	Error     string    `json:"error,omitempty"`
+	// Cycles and FailedCycles count the box's own scan cycles, FollowUps
+	// the dumps after scans others triggered; MaxCycleMs is the longest
+	// cycle. The rest are the scanner's recoveries: EBUSY answers waited
+	// out (TriggerBusy), redialled request sockets, dumps retried after an
+	// interruption, event bursts lost.
+	Cycles       uint64 `json:"cycles"`
+	FailedCycles uint64 `json:"failed_cycles"`
+	FollowUps    uint64 `json:"follow_ups"`
+	MaxCycleMs   int64  `json:"max_cycle_ms"`
+	TriggerBusy  uint64 `json:"trigger_busy"`
+	Redials      uint64 `json:"redials"`
+	DumpRetries  uint64 `json:"dump_retries"`
+	EventsLost   uint64 `json:"events_lost"`
 }
 
 // Options configure the handler.
@@ -256,6 +269,11 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 	if rs := s.Radio; rs != nil {
 		m("surveybox_radio_present", "gauge", "Whether the wireless interface is there.", b(rs.Present))
 		m("surveybox_radio_last_scan_timestamp_seconds", "gauge", "Time of the last scan cycle.", ts(rs.LastScan))
+		m("surveybox_scan_cycles_total", "counter", "The box's own scan cycles.", float64(rs.Cycles))
+		m("surveybox_scan_failed_cycles_total", "counter", "Scan cycles that ended in an error.", float64(rs.FailedCycles))
+		m("surveybox_scan_max_cycle_seconds", "gauge", "Longest scan cycle, trigger to dump.", float64(rs.MaxCycleMs)/1000)
+		m("surveybox_scan_trigger_busy_total", "counter", "Scan triggers answered EBUSY and waited out.", float64(rs.TriggerBusy))
+		m("surveybox_scan_redials_total", "counter", "nl80211 request sockets redialled.", float64(rs.Redials))
 	}
 	m("surveybox_pull_requests_total", "counter", "Authorized pull API requests.", float64(h.requests.Load()))
 	m("surveybox_pull_denied_total", "counter", "Pull API requests refused with 403.", float64(h.denied.Load()))

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/surveybox/surveybox/config"
@@ -41,6 +42,67 @@ type Options struct {
 	// RetryWait returns the pause after the n-th failure (0-based); nil
 	// means Backoff.
 	RetryWait func(n int) time.Duration
+	// Counters, if set, count what the loop does (the box's status).
+	Counters *Counters
+}
+
+// Counters count the loop's cycles and the scanner's recoveries. Safe for
+// concurrent use.
+type Counters struct {
+	mu sync.Mutex
+	s  Counts
+}
+
+// Counts is a snapshot of Counters.
+type Counts struct {
+	// Cycles are the loop's own scan cycles, FailedCycles those that
+	// ended in an error; FollowUps the dumps after scans others triggered.
+	Cycles, FailedCycles, FollowUps uint64
+	// LastCycle and MaxCycle are the last and the longest own cycle,
+	// trigger to dump; LastScan when the last one ended.
+	LastCycle, MaxCycle time.Duration
+	LastScan            time.Time
+	// Scanner is the nl80211 scanner's own recoveries (EBUSY waits,
+	// redials, retried dumps, lost events), summed over its lifetimes.
+	Scanner survey.Stats
+}
+
+// Snapshot returns the counts so far.
+func (c *Counters) Snapshot() Counts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.s
+}
+
+func (c *Counters) cycle(s survey.Snapshot, scanner, base survey.Stats) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.Own {
+		c.s.Cycles++
+		if s.Err != nil {
+			c.s.FailedCycles++
+		}
+		if !s.Result.Finished.IsZero() {
+			d := s.Result.Finished.Sub(s.Result.Started)
+			c.s.LastCycle, c.s.MaxCycle = d, max(c.s.MaxCycle, d)
+			c.s.LastScan = s.Result.Finished
+		}
+	} else {
+		c.s.FollowUps++
+	}
+	c.s.Scanner = addStats(base, scanner)
+}
+
+// addStats sums the counters of two scanner lifetimes.
+func addStats(a, b survey.Stats) survey.Stats {
+	return survey.Stats{
+		Scans: a.Scans + b.Scans, Dumps: a.Dumps + b.Dumps, DumpRetries: a.DumpRetries + b.DumpRetries,
+		Redials: a.Redials + b.Redials, TriggerBusy: a.TriggerBusy + b.TriggerBusy,
+		EventsLost: a.EventsLost + b.EventsLost, ForeignResults: a.ForeignResults + b.ForeignResults,
+	}
 }
 
 // Run scans until ctx ends.
@@ -125,7 +187,12 @@ func scanRadio(ctx context.Context, o Options, radio func(string)) error {
 		req.SSIDs = append(req.SSIDs, []byte(s))
 	}
 	commit := Sink(o.Spool, o.Scan.Survey, o.Logger)
+	var base survey.Stats // earlier scanners' counts
+	if o.Counters != nil {
+		base = o.Counters.Snapshot().Scanner
+	}
 	err = sc.Run(ctx, survey.RunOptions{Request: req, Interval: o.Scan.Interval.D()}, func(s survey.Snapshot) {
+		o.Counters.cycle(s, sc.Stats(), base)
 		if s.Err != nil {
 			o.Logger.Warn("scan cycle failed", "cycle", s.Cycle, "err", s.Err)
 		}

@@ -58,3 +58,18 @@ func TestSpoolSink(t *testing.T) {
 		t.Fatalf("second batch: problems %q, %d BSS; want the scan error and 1 BSS", b2.Problems, len(b2.BSS))
 	}
 }
+
+func TestCounters(t *testing.T) {
+	var c Counters
+	t0 := time.Now()
+	c.cycle(survey.Snapshot{Own: true, Result: survey.ScanResult{Started: t0, Finished: t0.Add(3 * time.Second)}}, survey.Stats{TriggerBusy: 1}, survey.Stats{})
+	c.cycle(survey.Snapshot{Own: true, Err: context.DeadlineExceeded, Result: survey.ScanResult{Started: t0, Finished: t0.Add(time.Second)}}, survey.Stats{TriggerBusy: 2, Redials: 1}, survey.Stats{})
+	c.cycle(survey.Snapshot{}, survey.Stats{TriggerBusy: 1}, survey.Stats{TriggerBusy: 2, Redials: 1}) // a new scanner after a failure
+	got := c.Snapshot()
+	if got.Cycles != 2 || got.FailedCycles != 1 || got.FollowUps != 1 || got.MaxCycle != 3*time.Second ||
+		got.LastCycle != time.Second || got.Scanner.TriggerBusy != 3 || got.Scanner.Redials != 1 {
+		t.Errorf("counts %+v", got)
+	}
+	var none *Counters
+	none.cycle(survey.Snapshot{Own: true}, survey.Stats{}, survey.Stats{}) // no counters: no panic
+}

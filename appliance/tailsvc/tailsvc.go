@@ -39,6 +39,7 @@ type Deps struct {
 	Spool   *spool.Spool
 	Key     *hostkey.Key // nil: no SSH
 	Radio   func() string
+	Scan    func() scanloop.Counts // nil: no counts
 	Version string
 	Log     *slog.Logger
 	// GokrazySocket is gokrazy's web interface; "" means
@@ -137,7 +138,16 @@ func Start(ctx context.Context, d Deps, state func(string)) {
 
 		popt := pullapi.Options{
 			Spool: d.Spool, WhoIs: lc, Operators: d.Config.Operators,
-			Radio: func() pullapi.RadioState { return radioState(d.Radio()) }, Uploads: uploads,
+			Radio: func() pullapi.RadioState {
+				r := radioState(d.Radio())
+				if d.Scan != nil {
+					c := d.Scan()
+					r.Cycles, r.FailedCycles, r.FollowUps, r.LastScan = c.Cycles, c.FailedCycles, c.FollowUps, c.LastScan
+					r.MaxCycleMs, r.TriggerBusy, r.Redials = c.MaxCycle.Milliseconds(), c.Scanner.TriggerBusy, c.Scanner.Redials
+					r.DumpRetries, r.EventsLost = c.Scanner.DumpRetries, c.Scanner.EventsLost
+				}
+				return r
+			}, Uploads: uploads,
 			Version: d.Version, Hostname: d.Config.Hostname, Logger: log,
 		}
 		if d.Key != nil {

@@ -11,7 +11,7 @@ FUZZTIME ?= 10s
 # The operator's tool must build for the machines operators use.
 CROSS ?= darwin/arm64 darwin/amd64 windows/amd64 linux/arm64
 
-.PHONY: all test vet testbed-assets prebuild crossbuild image bench clean fuzz
+.PHONY: all test vet testbed-assets prebuild crossbuild image bench clean fuzz demo soak
 
 all: test
 
@@ -57,6 +57,21 @@ IMAGE_FLAGS ?=
 image:
 	mkdir -p $(dir $(IMAGE))
 	$(GO) run ./cmd/surveyctl image -config gokr-packer.json -o $(IMAGE) $(IMAGE_FLAGS)
+
+# The whole mission on this machine: a test tailnet, the box in a qemu VM
+# with simulated radios and access points, collect, pull and the report
+# (its path is printed at the end). Needs root (a network bridge for the VM).
+DURATION ?= 3m
+demo: testbed-assets
+	$(GO) test -count=1 -timeout 40m -run '^TestDemo$$' -v ./internal/demo \
+		-args -demo.duration=$(DURATION) -demo.out=$(CURDIR)/build/demo
+
+# The scan storm for SOAK on the real kernel while the box pushes to a
+# collector that goes down and up (outside make test).
+SOAK ?= 10m
+soak: testbed-assets
+	$(GO) test -count=1 -timeout 60m -tags soak -run '^TestSoak$$' -v ./internal/demo \
+		-args -soak.duration=$(SOAK) -demo.out=$(CURDIR)/build/soak
 
 bench: testbed-assets
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 30m ./...

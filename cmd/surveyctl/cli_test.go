@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -279,7 +281,7 @@ func (ra *recordAfter) afters() []string {
 // pull API, twice (the second fetches only what was appended since), then
 // `surveyctl export`; a node that is not an operator gets 403.
 func TestPullResumeAndExport(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ctl := tailtest.StartControl(t)
 	box := ctl.StartNode(t, ctx, "box", "tag:surveybox")
@@ -346,6 +348,27 @@ func TestPullResumeAndExport(t *testing.T) {
 	}
 
 	checkExport(t, ctx, dir, "box", "pull", want)
+
+	// The box's address or name as something off the tailnet would take
+	// the pull off it: an address that is not a peer's, and a name the
+	// tailnet does not know (the machine's DNS could answer for it), are
+	// refused before anything is sent. Before, tsnet's HTTP client dialled
+	// them over the default route and reported whatever answered.
+	var offTailnet atomic.Int32
+	lan := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		offTailnet.Add(1)
+		http.NotFound(w, r)
+	}))
+	defer lan.Close()
+	for _, url := range []string{lan.URL, "http://nosuchbox"} {
+		code, _, stderr = cli(t, ctx, "pull", "box", "-dir", dir, "-control-url", ctl.URL, "-url", url)
+		if code != 1 || !strings.Contains(stderr, "not a peer on the tailnet") {
+			t.Errorf("pull -url %s: exit %d, %q", url, code, stderr)
+		}
+	}
+	if n := offTailnet.Load(); n != 0 {
+		t.Errorf("%d requests left the tailnet", n)
+	}
 
 	// An operator machine identified by its tag (operators.tags) gets in too.
 	tagged := t.TempDir()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/proto/batch"
@@ -62,7 +63,7 @@ func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	// The box is a tailnet peer: its name is looked up in the node's
 	// peer list (waiting for it to arrive), never in this machine's DNS,
 	// and an address must be a peer's.
-	client := (&tailnet.Dialer{Peers: lc, Dial: node.Dial}).HTTPClient()
+	client := (&tailnet.Dialer{Peers: lc, Dial: node.Dial, Wait: 10 * time.Second}).HTTPClient()
 	res, err := collector.Pull(ctx, client, base, name, st)
 	if res.Spool != 0 && res.PrevSpool != 0 && res.Spool != res.PrevSpool {
 		fmt.Fprintf(stderr, "pull %s: the box's spool started over (ID %v, was %v: card re-flashed or spool lost); fetching it from its start\n",

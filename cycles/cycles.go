@@ -32,6 +32,8 @@ type Cycle struct {
 	Spool             uint64
 	FirstSeq, LastSeq uint64
 	Received          time.Time
+	// Pulled: the cycle came by surveyctl pull, not by the box's push.
+	Pulled bool
 	// Started is the cycle's start (from the stored header, also when
 	// the rest does not decode).
 	Started time.Time
@@ -175,7 +177,8 @@ func dispatch(ctx context.Context, st *collector.Store, box string, opt Options,
 }
 
 func decode(j *job) Cycle {
-	c := Cycle{Spool: j.e.Spool, FirstSeq: j.e.FirstSeq, LastSeq: j.e.LastSeq, Received: j.e.Received, Started: j.h.Started}
+	c := Cycle{Spool: j.e.Spool, FirstSeq: j.e.FirstSeq, LastSeq: j.e.LastSeq, Received: j.e.Received,
+		Pulled: j.e.Source == collector.SourcePull, Started: j.h.Started}
 	if j.err != nil {
 		c.Err = fmt.Errorf("box %s spool %v entry %d-%d: %w", j.e.Box, batch.SpoolID(j.e.Spool), j.e.FirstSeq, j.e.LastSeq, j.err)
 		return c

@@ -57,6 +57,12 @@ type Report struct {
 	// Corrupt counts stored cycles that do not decode; Aborted and
 	// EventsLost count cycles the box flagged.
 	Corrupt, Aborted, EventsLost int
+	// Late counts pushed cycles that reached the collector more than
+	// LateAfter after they ended: the box kept them while its uplink or
+	// the collector was away; LongestWait is the longest such wait.
+	// Pulled counts cycles that came by surveyctl pull instead.
+	Late, Pulled int
+	LongestWait  time.Duration
 	// Problems are the problem texts the box's decoder reported, most
 	// frequent first.
 	Problems []Problem
@@ -259,6 +265,11 @@ func (b *builder) problem(text string) {
 	b.other++
 }
 
+// LateAfter is how long after a cycle ends its push may take before the
+// report counts it as delivered late (buffered on the box): longer than a
+// push takes when the box and the collector can reach each other.
+const LateAfter = time.Minute
+
 func (b *builder) add(c cycles.Cycle) {
 	if c.Err != nil {
 		b.r.Corrupt++
@@ -269,6 +280,13 @@ func (b *builder) add(c cycles.Cycle) {
 	t := bt.Started
 	b.starts = append(b.starts, t)
 	b.r.Cycles++
+	switch wait := c.Received.Sub(bt.Finished); {
+	case c.Pulled:
+		b.r.Pulled++
+	case !c.Received.IsZero() && !bt.Finished.IsZero() && wait > LateAfter:
+		b.r.Late++
+		b.r.LongestWait = max(b.r.LongestWait, wait)
+	}
 	if bt.Aborted {
 		b.r.Aborted++
 	}

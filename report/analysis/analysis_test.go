@@ -11,6 +11,8 @@ import (
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/cycles"
 	"github.com/surveybox/surveybox/internal/surveyfixture"
+	"github.com/surveybox/surveybox/proto/batch"
+	"github.com/surveybox/surveybox/proto/push"
 )
 
 func TestHistogramMedian(t *testing.T) {
@@ -158,5 +160,46 @@ func TestRange(t *testing.T) {
 	r := build(t, o, Options{Range: cycles.Range{From: from, To: from.Add(50 * o.Interval)}})
 	if r.Cycles != 50 || !r.First.Equal(from) || !r.Last.Equal(from.Add(49*o.Interval)) {
 		t.Errorf("%d cycles from %s to %s", r.Cycles, r.First, r.Last)
+	}
+}
+
+// TestLateDelivery: a pushed cycle stored long after it ended waited on
+// the box; a pulled one is counted apart. The fixture's cycles are days
+// old when stored, so every pushed one is late.
+func TestLateDelivery(t *testing.T) {
+	o := surveyfixture.Default("box")
+	r := build(t, o, Options{})
+	if r.Late != r.Cycles || r.Pulled != 0 || r.LongestWait < 24*time.Hour {
+		t.Errorf("late %d of %d cycles (longest %v), pulled %d", r.Late, r.Cycles, r.LongestWait, r.Pulled)
+	}
+	st, err := collector.Open(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Fresh cycles, stored as they end: on time.
+	now := time.Now().Add(-time.Minute)
+	var entries []push.Entry
+	for i := range 3 {
+		b := batch.Batch{Started: now.Add(time.Duration(i) * 10 * time.Second), Interface: "wlan0"}
+		b.Finished = b.Started.Add(2 * time.Second)
+		data, err := batch.Encode(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, push.Entry{FirstSeq: uint64(i + 1), LastSeq: uint64(i + 1), Data: data})
+	}
+	if _, err := st.Put("box", 7, collector.SourceUpload, entries[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put("box", 7, collector.SourcePull, entries[2:]); err != nil {
+		t.Fatal(err)
+	}
+	r, err = Build(context.Background(), st, "box", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Late != 0 || r.Pulled != 1 || r.Cycles != 3 {
+		t.Errorf("late %d, pulled %d of %d cycles", r.Late, r.Pulled, r.Cycles)
 	}
 }

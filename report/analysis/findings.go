@@ -242,8 +242,12 @@ func channelFindings(r *Report) []Finding {
 }
 
 // margin is how long after the first or before the last cycle a BSS must
-// first or last be seen to count as appearing or vanishing mid-survey.
-func margin(r *Report) time.Duration { return max(10*r.Interval, 5*time.Minute) }
+// first or last be seen to count as appearing or vanishing mid-survey:
+// a tenth of the survey, at least three cycles (a BSS missed by one scan is
+// not gone) and at most five minutes (an access point that rebooted).
+func margin(r *Report) time.Duration {
+	return max(3*r.Interval, min(5*time.Minute, r.Last.Sub(r.First)/10))
+}
 
 func networkFindings(r *Report) []Finding {
 	var fs []Finding

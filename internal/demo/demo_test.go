@@ -27,9 +27,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/internal/testbed"
 	"github.com/surveybox/surveybox/internal/testnet"
+	"golang.org/x/net/html"
 )
 
 var (
@@ -400,6 +402,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("surveyctl report: %v", err)
 	}
 	checkReport(t, report, sc)
+	checkStore(t, filepath.Join(data, "collector.db"))
 	progress("report: %s", report)
 }
 
@@ -430,20 +433,151 @@ func tailLines(s string, n int) string {
 	return strings.Join(l[max(0, len(l)-n):], "\n")
 }
 
-// checkReport is filled in with the report's contents.
-func checkReport(t *testing.T, path string, sc testbed.Scenario) {
+// reportRow is one row of the report's network table.
+type reportRow struct {
+	ssid, band, channel, security string
+	moved, hidden                 bool
+}
+
+// parseReport reads the network table, the findings and the summary's
+// cells out of the report.
+func parseReport(t *testing.T, page []byte) (rows map[string]reportRow, findings []string, cells map[string]string) {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	doc, err := html.Parse(strings.NewReader(string(page)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	html := string(b)
+	rows, cells = map[string]reportRow{}, map[string]string{}
+	attr := func(n *html.Node, k string) string {
+		for _, a := range n.Attr {
+			if a.Key == k {
+				return a.Val
+			}
+		}
+		return ""
+	}
+	var text func(n *html.Node) string
+	text = func(n *html.Node) string {
+		if n.Type == html.TextNode {
+			return n.Data
+		}
+		var b strings.Builder
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			b.WriteString(text(c))
+		}
+		return b.String()
+	}
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			switch {
+			case n.Data == "tr" && attr(n, "data-bssid") != "":
+				var tds []*html.Node
+				for c := n.FirstChild; c != nil; c = c.NextSibling {
+					if c.Type == html.ElementNode && c.Data == "td" {
+						tds = append(tds, c)
+					}
+				}
+				if len(tds) > 7 {
+					rows[attr(n, "data-bssid")] = reportRow{
+						ssid: strings.TrimSpace(text(tds[1])), band: attr(tds[4], "data-v"), channel: attr(tds[5], "data-v"),
+						security: strings.TrimSpace(text(tds[7])), moved: strings.Contains(text(tds[5]), "*"),
+						hidden: strings.Contains(text(tds[1]), "hidden"),
+					}
+				}
+			case n.Data == "li" && attr(n, "data-topic") != "":
+				findings = append(findings, strings.Join(strings.Fields(text(n)), " "))
+			case n.Data == "td" && attr(n, "id") != "":
+				cells[attr(n, "id")] = strings.TrimSpace(text(n))
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return rows, findings, cells
+}
+
+// checkReport checks the report against the scenario: every access point
+// with its security and channel, the hidden one marked, the one that
+// appeared, the one that vanished and the one that hopped flagged, and
+// the cycles kept on the box during the outage delivered late, none lost.
+func checkReport(t *testing.T, path string, sc testbed.Scenario) {
+	t.Helper()
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, findings, cells := parseReport(t, page)
 	for _, bss := range sc.BSSes() {
-		if bss.Hidden != 0 {
+		r, ok := rows[bss.BSSID]
+		if !ok {
+			t.Errorf("the report lacks %s (%q)", bss.BSSID, bss.SSID)
 			continue
 		}
-		if !strings.Contains(html, string(bss.SSID)) {
-			t.Errorf("the report lacks %q", bss.SSID)
+		wantCh := fmt.Sprint(bss.Channel)
+		if string(bss.SSID) == testbed.DemoHops {
+			wantCh = fmt.Sprint(testbed.DemoHopsTo) // where it spent most of the survey
+			if !r.moved {
+				t.Errorf("%s: not marked as having changed channel", bss.SSID)
+			}
 		}
+		switch {
+		case bss.Hidden != 0 && !r.hidden:
+			t.Errorf("%s: hidden, but the report shows %q", bss.BSSID, r.ssid)
+		case bss.Hidden == 0 && r.ssid != string(bss.SSID):
+			t.Errorf("%s: SSID %q, want %q", bss.BSSID, r.ssid, bss.SSID)
+		}
+		if r.security != bss.Security || r.band != bss.Band || r.channel != wantCh {
+			t.Errorf("%s (%q): %s GHz channel %s %s; want %s GHz channel %s %s", bss.BSSID, bss.SSID, r.band, r.channel, r.security, bss.Band, wantCh, bss.Security)
+		}
+	}
+	finding := func(what, ssid string) {
+		t.Helper()
+		for _, f := range findings {
+			if strings.Contains(f, what) && strings.Contains(f, ssid) {
+				return
+			}
+		}
+		t.Errorf("no finding that %s %s; findings:\n%s", ssid, what, strings.Join(findings, "\n"))
+	}
+	finding("appeared during the survey", testbed.DemoAppears)
+	finding("vanished during the survey", testbed.DemoVanishes)
+	finding("changed channel", testbed.DemoHops)
+	finding("hide their network name", "hidden network")
+	var late int
+	fmt.Sscan(cells["late"], &late)
+	if late == 0 || !strings.HasPrefix(cells["evictions"], "0 records") {
+		t.Errorf("late cycles %q, evictions %q: want the outage's cycles delivered late, none lost", cells["late"], cells["evictions"])
+	}
+	t.Logf("report: %d BSSes, %d findings; delivered late: %s", len(rows), len(findings), cells["late"])
+}
+
+// checkStore checks that the operator holds every record the box made,
+// once: one spool, contiguous from sequence 1, nothing missing.
+func checkStore(t *testing.T, path string) {
+	t.Helper()
+	st, err := collector.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bs, err := st.Box(boxName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(1)
+	for e, err := range st.Entries(boxName, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.FirstSeq != next {
+			t.Errorf("entry %d-%d follows %d", e.FirstSeq, e.LastSeq, next-1)
+		}
+		next = e.LastSeq + 1
+	}
+	if len(bs.Spools) != 1 || bs.Missing != 0 || bs.Quarantined != 0 || bs.HighSeq != next-1 {
+		t.Errorf("store: %+v", bs)
 	}
 }

@@ -1,6 +1,6 @@
 // Command prebuild cross-compiles the image programs for amd64 and arm64,
 // exactly as the image tests will (same flags, same cache keys), and throws
-// the binaries away: `make test` runs it before any test, so that no test's
+// the binaries away, and builds headscale into the cache: `make test` runs it before any test, so that no test's
 // deadline includes a cold compile of the appliance. Test support only.
 package main
 
@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/surveybox/surveybox/internal/headscaletest"
 	"github.com/surveybox/surveybox/internal/testimage"
 )
 
@@ -24,4 +25,13 @@ func main() {
 		b.Close()
 		fmt.Printf("prebuild: image programs for linux/%s in %.0fs\n", arch, time.Since(start).Seconds())
 	}
+	// headscale, for the tests against a self-hosted coordination server
+	// (cached: built once per pin).
+	start := time.Now()
+	bin, err := headscaletest.Binary(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "prebuild:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("prebuild: %s in %.0fs\n", bin, time.Since(start).Seconds())
 }

@@ -30,3 +30,29 @@ func TestPolicy(t *testing.T) {
 		t.Error("empty tag accepted")
 	}
 }
+
+// TestHeadscaleNames: a headscale user without an email logs in under its
+// bare name; "user:NAME" names it in an allow list (a bare word is a node
+// name), and headscale's own policy spelling "NAME@" matches it too.
+func TestHeadscaleNames(t *testing.T) {
+	p, err := ParseList("user:ops, ops-laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Users) != 1 || p.Users[0] != "ops" || len(p.Nodes) != 1 {
+		t.Fatalf("ParseList: %+v", p)
+	}
+	ops := Identity{Node: "phone", Login: "ops"}
+	if !p.Allows(ops) {
+		t.Error("user:ops does not match login ops")
+	}
+	if !(Policy{Users: []string{"ops@"}}).Allows(ops) {
+		t.Error(`"ops@" does not match login ops`)
+	}
+	if (Policy{Users: []string{"ops@"}}).Allows(Identity{Node: "x", Login: "ops@example.com"}) {
+		t.Error(`"ops@" matched ops@example.com`)
+	}
+	if _, err := ParseList("user:"); err == nil {
+		t.Error("empty user accepted")
+	}
+}

@@ -22,12 +22,16 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,6 +128,18 @@ func TestRemoteUpdate(t *testing.T) {
 	m := vm.waitAfter(t, 0, tailRE, tailnetWait)
 	t.Logf("box on the tailnet: %s %s, %.1fs after starting qemu", m[1], m[2], time.Since(vm.started).Seconds())
 	mustContain(t, vm.console(), "surveybox: hostname: "+updateHostA+"\n")
+
+	// With the node logged in, the box's listener check still finds
+	// nothing on the LAN (Tailscale's peer API used to listen on every
+	// kernel address), and nothing answers TCP on its LAN address.
+	lst := vm.waitAfter(t, 0, `surveybox: (listeners: [^\n]*\[tailnet WireGuard\][^\n]*eth0 (10\.77\.[0-9.]+)/24[^\n]*)`, tailnetWait)
+	if !strings.HasPrefix(lst[1], "listeners: none reachable from the LAN") {
+		t.Errorf("with the tailnet up: %s", lst[1])
+	}
+	if open := openTCPPorts(ctx, lst[2]); len(open) > 0 {
+		t.Errorf("TCP ports open on the box's LAN address %s: %v", lst[2], open)
+	}
+	t.Logf("listeners with the tailnet up: none on the LAN; a TCP scan of %s found nothing", lst[2])
 
 	// Operator and stranger on the host.
 	ops := ctrl.StartNode(t, ctx, "ops", "tag:surveyops")
@@ -338,4 +354,37 @@ func checkNoCrashLoopAfter(t *testing.T, out string) {
 			t.Errorf("the console after the reboot shows %q", bad)
 		}
 	}
+}
+
+// openTCPPorts connects to every TCP port of ip and returns those that
+// accept. A closed port answers with a reset at once, so the whole range
+// takes seconds on the bridge.
+func openTCPPorts(ctx context.Context, ip string) []int {
+	var mu sync.Mutex
+	var open []int
+	ports := make(chan int)
+	var wg sync.WaitGroup
+	for range 256 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{Timeout: 2 * time.Second}
+			for p := range ports {
+				c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+				if err == nil {
+					c.Close()
+					mu.Lock()
+					open = append(open, p)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for p := 1; p <= 65535; p++ {
+		ports <- p
+	}
+	close(ports)
+	wg.Wait()
+	sort.Ints(open)
+	return open
 }

@@ -88,6 +88,9 @@ func TestMaxConns(t *testing.T) {
 		c.AuthorizedKeys = []string{pub}
 	})
 	cl := goClient(t, ts, signer) // authenticated: the one slot
+	// The client may finish its handshake before the server has moved it
+	// out of the unauthenticated count; the login line comes after.
+	waitLog(t, ts.logs, "ssh: login")
 	raw, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)

@@ -9,13 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
-
-	"tailscale.com/tsnet"
 
 	"github.com/surveybox/surveybox/collector"
-	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/tailnet"
 )
 
@@ -30,79 +25,6 @@ func defaultDir() string {
 		return filepath.Join(h, ".local", "share", "surveyctl")
 	}
 	return "surveyctl-data"
-}
-
-// tailnetFlags are the flags of the subcommands that join the tailnet.
-type tailnetFlags struct {
-	hostname, authKeyFile, controlURL string
-	tags                              []string
-	verbose                           bool
-}
-
-func (tf *tailnetFlags) register(fs *flag.FlagSet, hostname string) {
-	fs.StringVar(&tf.hostname, "hostname", hostname, "node name on the tailnet")
-	fs.StringVar(&tf.authKeyFile, "authkey-file", "", "file holding a Tailscale auth key (mode 0600); default: $TS_AUTHKEY, or an interactive login URL on first start")
-	fs.StringVar(&tf.controlURL, "control-url", "", "coordination server URL (headscale); default: Tailscale's")
-	fs.Func("advertise-tags", "comma-separated ACL tags for this node (e.g. tag:surveyops, matching the boxes' operators.tags); a tagged auth key sets them too", func(v string) error {
-		for _, t := range strings.Split(v, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				if !strings.HasPrefix(t, "tag:") || len(t) == len("tag:") {
-					return fmt.Errorf("%q is not a tag (want tag:NAME)", t)
-				}
-				tf.tags = append(tf.tags, t)
-			}
-		}
-		return nil
-	})
-	fs.BoolVar(&tf.verbose, "verbose", false, "log Tailscale's own messages")
-}
-
-// openStoreAndJoin opens DIR/collector.db (creating DIR, 0700) and joins
-// the tailnet with the node's state in DIR/stateName.
-func (tf *tailnetFlags) openStoreAndJoin(ctx context.Context, dir, stateName string, stderr io.Writer) (*collector.Store, *tsnet.Server, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, err
-	}
-	st, err := collector.Open(filepath.Join(dir, "collector.db"))
-	if err != nil {
-		return nil, nil, err
-	}
-	node, err := tf.startNode(ctx, filepath.Join(dir, stateName), stderr)
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	return st, node, nil
-}
-
-// startNode starts a tsnet node with its state in stateDir and waits until
-// it is up.
-func (tf *tailnetFlags) startNode(ctx context.Context, stateDir string, stderr io.Writer) (*tsnet.Server, error) {
-	key := config.Secret(os.Getenv(config.AuthKeyEnv))
-	if tf.authKeyFile != "" {
-		var err error
-		if key, err = config.ReadAuthKeyFile(tf.authKeyFile); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, err
-	}
-	s := tailnet.NewNode(tailnet.NodeOptions{
-		Dir: stateDir, Hostname: tf.hostname, AuthKey: key.Reveal(), ControlURL: tf.controlURL, Tags: tf.tags,
-		Verbose:  tf.verbose,
-		UserLogf: func(f string, a ...any) { fmt.Fprintf(stderr, "tailnet: "+f+"\n", a...) },
-	})
-	upCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if _, err := s.Up(upCtx); err != nil {
-		s.Close()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("joining the tailnet as %s (state in %s): %w", tf.hostname, stateDir, err)
-	}
-	return s, nil
 }
 
 func collectCmd(ctx context.Context, args []string, stderr io.Writer) error {

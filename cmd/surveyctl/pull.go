@@ -5,23 +5,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/proto/batch"
-	"github.com/surveybox/surveybox/tailnet"
 )
 
 func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pull", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", defaultDir(), "data directory: collector.db and the node's state (tsnet-pull/)")
-	var tf tailnetFlags
-	tf.register(fs, "surveyctl-pull")
+	dir := fs.String("dir", defaultDir(), "data directory: collector.db and, with -tailnet tsnet, the node's state (tsnet-pull/)")
+	var pf peerFlags
+	pf.register(fs, "surveyctl-pull")
 	url := fs.String("url", "", "the box's pull API (default http://BOX)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: surveyctl pull BOX [flags]\n\nFetches the box's observations over the tailnet into DIR/collector.db, after\nthe last one stored; run it again to resume. This machine must be an operator\nin the box's config (operators.users or operators.tags).\n\n")
+		fmt.Fprintf(stderr, "usage: surveyctl pull BOX [flags]\n\nFetches the box's observations over the tailnet into DIR/collector.db, after\nthe last one stored; run it again to resume. This machine must be an operator\nin the box's config (operators.users or operators.tags). When this machine\nruns Tailscale, pull goes through it (the box sees this machine and its user);\notherwise it joins the tailnet as a node of its own (-tailnet).\n\n")
 		fs.PrintDefaults()
 	}
 	// Accept flags before and after BOX.
@@ -42,6 +42,10 @@ func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
+	if err := pf.valid(); err != nil {
+		fmt.Fprintf(stderr, "pull: %v\n", err)
+		return errUsage
+	}
 	name, _, _ := strings.Cut(box, ".")
 	if !collector.ValidBoxName(name) {
 		return fmt.Errorf("%q is not a box name (a tailnet node name)", box)
@@ -50,21 +54,24 @@ func pullCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if base == "" {
 		base = "http://" + box
 	}
-	st, node, err := tf.openStoreAndJoin(ctx, *dir, "tsnet-pull", stderr)
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	st, err := collector.Open(filepath.Join(*dir, "collector.db"))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	defer node.Close()
-	lc, err := node.LocalClient()
+	pc, err := pf.connect(ctx, fs, filepath.Join(*dir, "tsnet-pull"), stderr)
 	if err != nil {
 		return err
 	}
+	defer pc.close()
+	fmt.Fprintf(stderr, "pull %s: on the tailnet through %s\n", name, pc.via)
 	// The box is a tailnet peer: its name is looked up in the node's
 	// peer list (waiting for it to arrive), never in this machine's DNS,
 	// and an address must be a peer's.
-	client := (&tailnet.Dialer{Peers: lc, Dial: node.Dial, Wait: 10 * time.Second}).HTTPClient()
-	res, err := collector.Pull(ctx, client, base, name, st)
+	res, err := collector.Pull(ctx, pc.httpClient(), base, name, st)
 	if res.Spool != 0 && res.PrevSpool != 0 && res.Spool != res.PrevSpool {
 		fmt.Fprintf(stderr, "pull %s: the box's spool started over (ID %v, was %v: card re-flashed or spool lost); fetching it from its start\n",
 			name, batch.SpoolID(res.Spool), batch.SpoolID(res.PrevSpool))

@@ -47,9 +47,11 @@ import (
 	"time"
 
 	"github.com/surveybox/surveybox/appliance/banner"
+	"github.com/surveybox/surveybox/appliance/clock"
 	"github.com/surveybox/surveybox/appliance/hostkey"
 	"github.com/surveybox/surveybox/appliance/kmod"
 	"github.com/surveybox/surveybox/appliance/listeners"
+	"github.com/surveybox/surveybox/appliance/netstate"
 	"github.com/surveybox/surveybox/appliance/scanloop"
 	"github.com/surveybox/surveybox/appliance/tailsvc"
 	"github.com/surveybox/surveybox/config"
@@ -65,10 +67,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	con, err := banner.OpenConsole(os.Stderr, os.Stdout)
+	con, consoles, err := banner.OpenConsoles("/proc", "/dev", os.Stderr, os.Stdout)
 	if err != nil {
-		log.Warn("cannot open /dev/console; the banner goes to stderr", "err", err)
+		log.Warn("not every console opened", "opened", consoles, "err", err)
 	}
+	log.Info("console lines go to", "consoles", consoles)
 	e := &env{
 		con:         con,
 		log:         log,
@@ -87,6 +90,13 @@ func main() {
 		openSpool:    openSpool,
 		startTailnet: tailsvc.Start,
 		addrs:        listeners.InterfaceAddrs,
+		watchNetwork: func(ctx context.Context, report func(string)) {
+			netstate.Watch(ctx, "/sys", "/proc", 2*time.Second, report)
+		},
+		watchClock: func(ctx context.Context, cfg *config.Config, report func(string)) {
+			clock.Watch(ctx, clock.Options{Sources: cfg.DateSources(), NTPWait: cfg.Clock.NTPWait.D(),
+				Floor: clock.BuildTime(), Set: clock.SetSystem, Log: log}, report)
+		},
 		listenerEvery: func(n int) time.Duration {
 			if n < 24 { // the first two minutes: DHCP, gokrazy's listeners
 				return 5 * time.Second
@@ -112,6 +122,10 @@ type env struct {
 	retryWait    func(n int) time.Duration                                                 // nil: scanloop.Backoff
 	startTailnet func(ctx context.Context, d tailsvc.Deps, state func(string))
 	addrs        func() string // the box's addresses, for the listener line
+	// watchNetwork and watchClock report the uplink's and the clock's
+	// state until ctx ends; nil: not watched.
+	watchNetwork func(ctx context.Context, report func(string))
+	watchClock   func(ctx context.Context, cfg *config.Config, report func(string))
 	// listenerEvery returns the pause before the n-th listener check.
 	listenerEvery func(n int) time.Duration
 }
@@ -167,6 +181,7 @@ func (e *env) run(ctx context.Context) {
 
 	b := banner.New(con, e.firstStart, banner.Uptime)
 	b.Update(func(s *banner.State) { *s = st })
+	e.watchState(ctx, b, cfg, sp)
 	var radio atomic.Value // the radio state last reported, for the pull API
 	radio.Store("")
 	firstRadio := make(chan struct{})
@@ -209,7 +224,10 @@ func (e *env) hostKey(st *banner.State) *hostkey.Key {
 	var unusable *hostkey.UnusableError
 	switch {
 	case err == nil:
-		st.Fingerprint, st.PublicKey = key.Fingerprint(), key.AuthorizedLine()
+		st.Fingerprint = key.Fingerprint()
+		// The public key is too long for a screen line; the ring buffer
+		// (gokrazy's web UI) has it.
+		e.log.Info("ssh host key", "fingerprint", st.Fingerprint, "public_key", key.AuthorizedLine())
 		if key.Created {
 			e.con.Printf("generated a new SSH host key at %s", key.Path)
 		}
@@ -223,6 +241,42 @@ func (e *env) hostKey(st *banner.State) *hostkey.Key {
 	}
 	return nil
 }
+
+// watchState keeps the banner's network, clock and spool lines current.
+func (e *env) watchState(ctx context.Context, b *banner.Banner, cfg *config.Config, sp *spool.Spool) {
+	if e.watchNetwork != nil {
+		go e.watchNetwork(ctx, func(s string) { b.Update(func(st *banner.State) { st.Network = s }) })
+	}
+	if e.watchClock != nil {
+		go e.watchClock(ctx, cfg, func(s string) { b.Update(func(st *banner.State) { st.Clock = s }) })
+	}
+	spoolLine := func() string {
+		if sp == nil {
+			return "NONE — observations are not kept"
+		}
+		stats, err := sp.Stats()
+		if err != nil {
+			return "ERROR: " + err.Error()
+		}
+		return stats.Health(time.Now())
+	}
+	b.Update(func(st *banner.State) { st.Spool = spoolLine() })
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(spoolCheckEvery):
+			}
+			line := spoolLine()
+			b.Update(func(st *banner.State) { st.Spool = line })
+		}
+	}()
+}
+
+// spoolCheckEvery is how often the banner's spool line is brought up to
+// date.
+const spoolCheckEvery = 30 * time.Second
 
 func (e *env) watchListeners(ctx context.Context) {
 	allowed := append(listeners.GokrazyDHCP(),

@@ -125,7 +125,8 @@ func TestBootNoRadio(t *testing.T) {
 		"surveybox: appliance starting (pid ",
 		"surveybox: modules: brcmfmac not present in this kernel",
 		"surveybox: generated a new SSH host key at " + e.hostKeyPath,
-		"surveybox: ======== surveybox banner 1 (first start, uptime ",
+		"surveybox: ======== surveybox banner 1 (uptime ",
+		"surveybox: why: first start\n",
 		"surveybox: hostname: box-7\n",
 		"surveybox: radio: " + scanloop.RadioNone + "\n",
 		"surveybox: tailnet: not configured\n",
@@ -140,15 +141,13 @@ func TestBootNoRadio(t *testing.T) {
 	if strings.Contains(out, "radio: searching") || strings.Count(out, "surveybox banner ") != 1 {
 		t.Errorf("want exactly one banner, showing the radio state:\n%s", out)
 	}
-	// The fingerprint is OpenSSH's, for the public key the banner shows.
-	fp := regexp.MustCompile(`ssh host key: (.*)\n`).FindStringSubmatch(out)
-	pub := regexp.MustCompile(`ssh public key: (.*)\n`).FindStringSubmatch(out)
-	if fp == nil || pub == nil {
+	// The fingerprint is OpenSSH's, for the key on /perm, on a line of its
+	// own as ssh-keygen -l prints it.
+	fp := regexp.MustCompile(banner.FingerprintPattern).FindStringSubmatch(out)
+	if fp == nil {
 		t.Fatalf("no key lines:\n%s", out)
 	}
-	pubFile := filepath.Join(t.TempDir(), "k.pub")
-	os.WriteFile(pubFile, []byte(pub[1]+"\n"), 0o644)
-	want, err := exec.Command("ssh-keygen", "-l", "-f", pubFile).Output()
+	want, err := exec.Command("ssh-keygen", "-l", "-f", e.hostKeyPath).Output()
 	if err != nil {
 		t.Fatalf("ssh-keygen -l: %v (Debian: apt-get install openssh-client)", err)
 	}
@@ -160,7 +159,7 @@ func TestBootNoRadio(t *testing.T) {
 	// Second boot: the same key.
 	r2 := startBoot(t, &env{scanner: noRadio, hostKeyPath: e.hostKeyPath})
 	r2.waitFor(t, `surveybox banner 1`)
-	if got := r2.waitFor(t, `ssh host key: .*\n`); got != "ssh host key: "+fp[1]+"\n" {
+	if got := r2.waitFor(t, banner.FingerprintPattern); !strings.Contains(got, fp[1]+"\n") {
 		t.Errorf("second boot: %q, first %q", got, fp[1])
 	}
 	if strings.Contains(r2.out.String(), "generated") {
@@ -291,5 +290,42 @@ func TestOpenSpoolMakesPrivateDirectory(t *testing.T) {
 	defer sp.Close()
 	if fi, err := os.Stat(filepath.Join(dir, "sub")); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("spool directory: %v, %v; want mode 0700", fi, err)
+	}
+}
+
+// TestBootStateLines: the network and clock lines, and the spool's, are on
+// the banner, and each change prints it again with the reason.
+func TestBootStateLines(t *testing.T) {
+	netStep, clockStep := make(chan string), make(chan string)
+	feed := func(ch chan string) func(ctx context.Context, report func(string)) {
+		return func(ctx context.Context, report func(string)) {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case s := <-ch:
+					report(s)
+				}
+			}
+		}
+	}
+	e := &env{scanner: noRadio, openSpool: openSpool, watchNetwork: feed(netStep),
+		watchClock: func(ctx context.Context, _ *config.Config, report func(string)) { feed(clockStep)(ctx, report) }}
+	dir := t.TempDir()
+	e.loadConfig = func() (*config.Config, error) {
+		c := config.Default()
+		c.Spool.Path = filepath.Join(dir, "spool.db")
+		return &c, nil
+	}
+	r := startBoot(t, e)
+	netStep <- "eth0: NO LINK — is the Ethernet cable plugged in?"
+	clockStep <- "NOT SET (1970-01-01): waiting for NTP"
+	r.waitFor(t, `banner 1 [^\n]*\n(.*\n)*surveybox: clock: NOT SET`)
+	netStep <- "eth0 192.168.1.23/24, gateway 192.168.1.1"
+	r.waitFor(t, `banner \d+ [^\n]*\nsurveybox: why: network changed \(was: eth0: NO LINK[^\n]*\n(.*\n)*surveybox: network: eth0 192.168.1.23/24, gateway 192.168.1.1\n`)
+	clockStep <- "set from the HTTPS Date of controlplane.tailscale.com (no NTP)"
+	r.waitFor(t, `banner \d+ [^\n]*\nsurveybox: why: clock changed \(was: NOT SET \(1970-01-01\): waiting for NTP\)\n(.*\n)*surveybox: clock: set from the HTTPS Date`)
+	if out := r.out.String(); !strings.Contains(out, "surveybox: spool: ok\n") {
+		t.Errorf("no spool line:\n%s", out)
 	}
 }

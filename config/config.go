@@ -37,6 +37,7 @@ type Config struct {
 	Uploader  Uploader  `json:"uploader"`
 	Operators Operators `json:"operators"`
 	SSH       SSH       `json:"ssh"`
+	Clock     Clock     `json:"clock"`
 
 	// Source is the file the configuration came from, "" when no file
 	// existed and the defaults apply.
@@ -137,6 +138,34 @@ type SSH struct {
 	AuthorizedKeys []string `json:"authorized_keys"`
 }
 
+// Clock configures how the box makes sure of its clock where NTP is
+// blocked (the Pi has no battery-backed clock).
+type Clock struct {
+	// NTPWait is how long NTP gets to set the clock before the box asks
+	// the date sources. Default 30s.
+	NTPWait Duration `json:"ntp_wait"`
+	// DateSources are http(s) URLs whose Date header sets the clock when
+	// NTP did not. https ones are verified (chain and name); an http one
+	// is believed as it is. Empty: the coordination server
+	// (tailnet.control_url, else https://controlplane.tailscale.com).
+	DateSources []string `json:"date_sources"`
+}
+
+// DateSources returns the date sources to use: clock.date_sources, else
+// the coordination server.
+func (c *Config) DateSources() []string {
+	if len(c.Clock.DateSources) > 0 {
+		return c.Clock.DateSources
+	}
+	if c.Tailnet.ControlURL != "" {
+		return []string{c.Tailnet.ControlURL}
+	}
+	return []string{DefaultControlURL}
+}
+
+// DefaultControlURL is Tailscale's coordination server.
+const DefaultControlURL = "https://controlplane.tailscale.com"
+
 // Default returns the configuration used for every field a file leaves
 // out.
 func Default() Config {
@@ -161,6 +190,7 @@ func Default() Config {
 			BackoffMin:    Duration(time.Second),
 			BackoffMax:    Duration(5 * time.Minute),
 		},
+		Clock: Clock{NTPWait: Duration(30 * time.Second)},
 	}
 }
 

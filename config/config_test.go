@@ -184,6 +184,9 @@ func TestParseErrors(t *testing.T) {
 		{"memory", `{"tailnet": {"memory_limit": 1000}}`, []string{`field "tailnet.memory_limit": must be at least 16MiB, got 1000`}},
 		{"backoff", `{"uploader": {"backoff_min": "1m", "backoff_max": "10s"}}`,
 			[]string{`field "uploader.backoff_max": must not be less than backoff_min (1m0s), got 10s`}},
+		{"clock wait", `{"clock": {"ntp_wait": "2h"}}`, []string{`field "clock.ntp_wait": must be between 0s and 1h, got 2h0m0s`}},
+		{"date source", `{"clock": {"date_sources": ["pool.ntp.org"]}}`,
+			[]string{`field "clock.date_sources[0]": must be an http(s) URL whose Date header to trust, got "pool.ntp.org"`}},
 		{"batch", `{"uploader": {"batch_max_bytes": "1GiB"}}`,
 			[]string{`field "uploader.batch_max_bytes": must be between 4KiB and 64MiB, got 1GiB`}},
 		{"user", `{"operators": {"users": ["alice smith"]}}`,
@@ -353,4 +356,19 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip differs:\n%v\n%v", cfg, back)
 		}
 	})
+}
+
+func TestDateSources(t *testing.T) {
+	c := Default()
+	if got := c.DateSources(); len(got) != 1 || got[0] != "https://controlplane.tailscale.com" {
+		t.Errorf("default: %q", got)
+	}
+	c.Tailnet.ControlURL = "https://hs.example.com"
+	if got := c.DateSources(); len(got) != 1 || got[0] != "https://hs.example.com" {
+		t.Errorf("with a control URL: %q", got)
+	}
+	c.Clock.DateSources = []string{"https://a.example", "http://b.example"}
+	if got := c.DateSources(); len(got) != 2 || got[1] != "http://b.example" {
+		t.Errorf("configured: %q", got)
+	}
 }

@@ -69,6 +69,11 @@ func (c *Config) Validate() error {
 			`must be an ACL tag such as "tag:surveybox", got %q`, tag)
 	}
 
+	v.check("clock.ntp_wait", c.Clock.NTPWait >= 0 && c.Clock.NTPWait.D() <= time.Hour, "must be between 0s and 1h, got %s", c.Clock.NTPWait)
+	for i, src := range c.Clock.DateSources {
+		v.httpURL(fmt.Sprintf("clock.date_sources[%d]", i), src, "must be an http(s) URL whose Date header to trust")
+	}
+
 	u := &c.Uploader
 	collectorOK := false
 	if u.Collector != "" {

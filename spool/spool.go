@@ -843,6 +843,21 @@ type Stats struct {
 	RecoveryNote string `json:",omitempty"`
 }
 
+// Health says in one short line how the spool is doing, for the console.
+// It changes only when something a person should act on does: not with
+// every cycle stored or evicted.
+func (st Stats) Health(now time.Time) string {
+	switch {
+	case st.Evictions > 0 && now.Sub(st.LastEviction) < time.Hour:
+		return "FULL: oldest observations dropped — is the uplink down?"
+	case st.QuotaBytes > 0 && st.Bytes > st.QuotaBytes/4*3:
+		return "over 3/4 full — are uploads getting through?"
+	case st.Recoveries > 0:
+		return "ok (a corrupt spool was moved aside: see status)"
+	}
+	return "ok"
+}
+
 // Stats returns the spool's counters.
 func (s *Spool) Stats() (Stats, error) {
 	var st Stats

@@ -332,3 +332,26 @@ func TestPayloadLimit(t *testing.T) {
 		t.Errorf("Append of a %d-byte payload: %v", batch.MaxPayload, err)
 	}
 }
+
+func TestHealth(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		st   Stats
+		want string
+	}{
+		{Stats{QuotaBytes: 100, Bytes: 10}, "ok"},
+		{Stats{QuotaBytes: -1, Bytes: 1 << 40}, "ok"},
+		{Stats{QuotaBytes: 100, Bytes: 80}, "over 3/4 full — are uploads getting through?"},
+		{Stats{QuotaBytes: 100, Bytes: 99, Evictions: 3, LastEviction: now.Add(-time.Minute)}, "FULL: oldest observations dropped — is the uplink down?"},
+		{Stats{QuotaBytes: 100, Bytes: 10, Evictions: 3, LastEviction: now.Add(-2 * time.Hour)}, "ok"},
+		{Stats{QuotaBytes: 100, Bytes: 10, Recoveries: 1}, "ok (a corrupt spool was moved aside: see status)"},
+	} {
+		got := tt.st.Health(now)
+		if got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.st, got, tt.want)
+		}
+		if n := len([]rune("surveybox: spool: " + got)); n > 80 {
+			t.Errorf("%q: %d columns", got, n)
+		}
+	}
+}

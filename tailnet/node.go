@@ -70,8 +70,9 @@ func ApplyMemoryLimit(limit int64) {
 // KeepUp brings the node up and keeps trying, every attempt bounded by a
 // timeout, until it is up or ctx ends (golink's pattern): at boot the
 // network or the clock may not be ready yet. Listeners work before this
-// returns; connections arrive once the node is up.
-func KeepUp(ctx context.Context, s *tsnet.Server, logger *slog.Logger) error {
+// returns; connections arrive once the node is up. onRetry, if not nil,
+// is told why each failed attempt failed.
+func KeepUp(ctx context.Context, s *tsnet.Server, logger *slog.Logger, onRetry func(error)) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -87,6 +88,9 @@ func KeepUp(ctx context.Context, s *tsnet.Server, logger *slog.Logger) error {
 			return ctx.Err()
 		}
 		logger.Warn("tailnet: not up yet", "err", err)
+		if onRetry != nil {
+			onRetry(err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -1,10 +1,14 @@
 package banner
 
 import (
+	"io"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/surveybox/surveybox/internal/syncbuf"
 )
@@ -16,20 +20,21 @@ func TestBannerPrintsOnChangeOnly(t *testing.T) {
 	b := New(NewConsole(&out, nil), true, func() time.Duration { return 4321 * time.Millisecond })
 	b.Update(func(s *State) {
 		*s = State{Hostname: "box", Version: "v1 go1", Fingerprint: "256 SHA256:x root@box (ED25519)",
-			PublicKey: "ssh-ed25519 AAAA root@box", Radio: "searching", Tailnet: "not configured", Config: "defaults (no config file)", Perm: "/perm ext4 rw"}
+			Radio: "searching", Tailnet: "not configured", Config: "defaults (no config file)", Perm: "/perm ext4 rw"}
 	})
 	b.Update(func(s *State) { s.Radio = "none (no wireless interface) — still running" })
 	if out.String() != "" {
 		t.Fatalf("held banner printed:\n%s", out.String())
 	}
 	b.Release()
-	want := `surveybox: ======== surveybox banner 1 (first start, uptime 4.32s) ========
+	want := `surveybox: ======== surveybox banner 1 (uptime 4.3s) ========
+surveybox: why: first start
 surveybox: hostname: box
 surveybox: version: v1 go1
-surveybox: ssh host key: 256 SHA256:x root@box (ED25519)
-surveybox: ssh public key: ssh-ed25519 AAAA root@box
-surveybox: radio: none (no wireless interface) — still running
+surveybox: ssh host key (compare with ssh-keygen -l or your ssh client):
+256 SHA256:x root@box (ED25519)
 surveybox: tailnet: not configured
+surveybox: radio: none (no wireless interface) — still running
 surveybox: config: defaults (no config file)
 surveybox: perm: /perm ext4 rw
 surveybox: ================================================
@@ -41,10 +46,17 @@ surveybox: ================================================
 	if strings.Count(out.String(), "banner ") != 1 {
 		t.Errorf("an unchanged state printed again:\n%s", out.String())
 	}
-	b.Update(func(s *State) { s.Radio = "wlan0 phy0"; s.Tailnet = "connecting" })
+	b.Update(func(s *State) { s.Radio = "wlan0 phy0" })
+	b.Update(func(s *State) { s.Tailnet = "connecting" })
+	b.Update(func(s *State) { s.Clock = "set by NTP" })
 	b.Update(func(s *State) { s.Tailnet = "box.tail1234.ts.net 100.101.102.103" })
 	got := out.String()
-	for _, w := range []string{"banner 2 (first start", "radio: wlan0 phy0\n", "tailnet: connecting\n", "banner 3 (", "tailnet: box.tail1234.ts.net 100.101.102.103\n"} {
+	for _, w := range []string{
+		"banner 2 (uptime", "why: radio changed (was: none (no wireless interface)", "radio: wlan0 phy0\n",
+		"banner 3 (", "why: tailnet changed (was: not configured)\n",
+		"banner 4 (", "why: clock known\n", "clock: set by NTP\n",
+		"banner 5 (", "why: tailnet changed (was: connecting)\n", "tailnet: box.tail1234.ts.net 100.101.102.103\n",
+	} {
 		if !strings.Contains(got, w) {
 			t.Errorf("output lacks %q:\n%s", w, got)
 		}
@@ -55,10 +67,96 @@ surveybox: ================================================
 	b = New(NewConsole(&out, nil), false, nil)
 	b.Release()
 	b.Update(func(s *State) { s.HostKeyProblem = "cannot store a host key (read-only); SSH is off" })
-	if got := out.String(); !strings.Contains(got, "(RESTARTED by gokrazy after an exit, uptime ?)") ||
-		!strings.Contains(got, "surveybox: ssh host key: NONE — cannot store a host key (read-only); SSH is off\n") ||
-		strings.Contains(got, "ssh public key") {
+	if got := out.String(); !strings.Contains(got, "(uptime ?)") || !strings.Contains(got, "why: RESTARTED by gokrazy after an exit\n") ||
+		!strings.Contains(got, "why: ssh host key changed\n") ||
+		!strings.Contains(got, "surveybox: ssh host key: NONE — cannot store a host key (read-only); SSH is off\n") {
 		t.Errorf("banner:\n%s", got)
+	}
+}
+
+// TestBannerFitsAScreen: a full banner, with realistic values at their
+// longest usual length, fits 80×25 (the reason too).
+func TestBannerFitsAScreen(t *testing.T) {
+	var out syncBuffer
+	b := New(NewConsole(&out, nil), true, func() time.Duration { return 123456 * time.Second })
+	st := State{
+		Hostname:    "acme-box-1",
+		Version:     "0123456789ab+dirty 2026-12-01T22:03:00Z go1.26.8",
+		Fingerprint: "256 SHA256:y/bZOJNqarSNyf/Aj1zWh5fD3ptgpefeTCGrOmWmLlc root@acme-box-1 (ED25519)",
+		Network:     "eth0 192.168.100.123/24, gateway 192.168.100.1",
+		Clock:       "set from the HTTPS Date of controlplane.tailscale.com (NTP no answer)",
+		Tailnet:     "acme-box-1.tail1234.ts.net 100.101.102.103",
+		Radio:       "wlan0 phy0",
+		Spool:       "ok: 12345 cycles kept, 41% of quota",
+		Config:      "/perm/surveybox/config.json",
+		Perm:        "/perm ext4 rw",
+	}
+	b.Update(func(s *State) { *s = st })
+	b.Release()
+	b.Update(func(s *State) { s.Tailnet = "LOGIN FAILED: the coordination server refused the auth key" })
+	for i, banner := range strings.SplitAfter(out.String(), bannerBottom+"\n") {
+		if banner == "" {
+			continue
+		}
+		lines := strings.Split(strings.TrimSuffix(banner, "\n"), "\n")
+		if len(lines) > 25 {
+			t.Errorf("banner %d has %d lines", i+1, len(lines))
+		}
+		for _, l := range lines {
+			if n := utf8.RuneCountInString(l); n > 80 {
+				t.Errorf("banner %d: %d columns: %q", i+1, n, l)
+			}
+		}
+	}
+}
+
+func TestParseConsoles(t *testing.T) {
+	// /proc/consoles of a Pi booted with console=tty1 console=serial0 and
+	// a netconsole, and of the amd64 VM.
+	for _, tt := range []struct{ text, want string }{
+		{"ttyS0                -W- (EC p a)    4:64\ntty1                 -WU (E  p  )    4:1\nnetcon0              -W- (E     )\n", "ttyS0 tty1"},
+		{"tty0                 -WU (E  p  )    4:1\nttyS0                -W- (EC p a)    4:64\n", "tty0 ttyS0"},
+		{"ttyAMA0              --- (  p  )  204:64\nttyS0 -W- (EC p a) 4:64\nttyS0 -W- (E) 4:64\n", "ttyS0"},
+		{"", ""},
+		{"garbage\n../../etc/passwd -W- (E) 1:1\n", ""},
+	} {
+		if got := strings.Join(ParseConsoles(tt.text), " "); got != tt.want {
+			t.Errorf("ParseConsoles(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}
+
+// TestOpenConsoles: every console gets every line; one that cannot be
+// opened does not keep the lines from the others; with none, /dev/console.
+func TestOpenConsoles(t *testing.T) {
+	proc, dev := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(proc, "consoles"), []byte("ttyS0 -W- (EC p a) 4:64\ntty1 -WU (E p) 4:1\nttyAMA0 -W- (E) 204:64\n"), 0o644)
+	for _, n := range []string{"ttyS0", "tty1", "console"} {
+		os.WriteFile(filepath.Join(dev, n), nil, 0o644)
+	}
+	var mirror syncBuffer
+	con, names, err := OpenConsoles(proc, dev, io.Discard, &mirror)
+	if strings.Join(names, " ") != "ttyS0 tty1" || err == nil || !strings.Contains(err.Error(), "ttyAMA0") {
+		t.Fatalf("opened %q, err %v; want ttyS0 and tty1, and an error naming ttyAMA0", names, err)
+	}
+	con.Printf("hello %d", 1)
+	for _, n := range []string{"ttyS0", "tty1"} {
+		if b, _ := os.ReadFile(filepath.Join(dev, n)); string(b) != "surveybox: hello 1\n" {
+			t.Errorf("%s got %q", n, b)
+		}
+	}
+	if mirror.String() != "surveybox: hello 1\n" {
+		t.Errorf("mirror got %q", mirror.String())
+	}
+	if b, _ := os.ReadFile(filepath.Join(dev, "console")); len(b) != 0 {
+		t.Errorf("/dev/console written as well: %q", b)
+	}
+
+	os.Remove(filepath.Join(proc, "consoles"))
+	con, names, _ = OpenConsoles(proc, dev, io.Discard, nil)
+	con.Printf("fallback")
+	if b, _ := os.ReadFile(filepath.Join(dev, "console")); strings.Join(names, " ") != "console" || string(b) != "surveybox: fallback\n" {
+		t.Errorf("without /proc/consoles: opened %q, console got %q", names, b)
 	}
 }
 

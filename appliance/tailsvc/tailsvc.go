@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,7 +97,16 @@ func Start(ctx context.Context, d Deps, state func(string)) {
 	state(Connecting)
 	go func() {
 		defer srv.Close()
-		if err := tailnet.KeepUp(ctx, srv, log); err != nil {
+		retry := func(err error) {
+			bs := ""
+			if lc, lerr := srv.LocalClient(); lerr == nil {
+				if st, serr := lc.StatusWithoutPeers(ctx); serr == nil {
+					bs = st.BackendState
+				}
+			}
+			state(LoginProblem(err, bs))
+		}
+		if err := tailnet.KeepUp(ctx, srv, log, retry); err != nil {
 			return
 		}
 		lc, err := srv.LocalClient()
@@ -293,4 +303,30 @@ func syncDir(dir string) {
 		f.Sync()
 		f.Close()
 	}
+}
+
+// LoginProblem says why the node is not on the tailnet, in words a
+// customer can read out to the operator on the phone (short enough for
+// the banner's line), from the failed attempt's error and the backend's
+// state.
+func LoginProblem(err error, backendState string) string {
+	msg := strings.ToLower(err.Error())
+	has := func(subs ...string) bool {
+		return slices.ContainsFunc(subs, func(s string) bool { return strings.Contains(msg, s) })
+	}
+	switch {
+	case has("authkey", "auth key", "invalid key", "api key", "key expired", "expired key", "already used"):
+		return "KEY REFUSED (expired or used) — call the operator"
+	case has("x509", "certificate"):
+		return "TLS FAILED to the coordination server — clock wrong?"
+	case has("no such host", "server misbehaving", "lookup "):
+		return "DNS cannot find the coordination server"
+	case has("connection refused", "network is unreachable", "no route to host", "i/o timeout", "connection reset"):
+		return "CANNOT REACH the coordination server — firewall?"
+	case backendState == "NeedsLogin":
+		return "NO KEY: not logged in, no auth key — call the operator"
+	case backendState == "NeedsMachineAuth":
+		return "WAITING for the operator to approve this box"
+	}
+	return "connecting, retrying: " + err.Error()
 }

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/surveybox/surveybox/appliance/banner"
 	"github.com/surveybox/surveybox/internal/testimage"
 	"github.com/surveybox/surveybox/sdimage"
 )
@@ -88,7 +89,8 @@ func TestApplianceBoot(t *testing.T) {
 			"surveybox: config: defaults (no config file)\n",
 			"surveybox: perm: /perm ext4 rw\n", // the key was written there
 		)
-		checkFingerprint(t, out)
+		vm.stop()
+		checkFingerprint(t, out, good.Path)
 		// The image builder stamps the source version (git describe).
 		if want, err := exec.Command("git", "describe", "--always", "--dirty", "--tags").Output(); err == nil {
 			mustContain(t, out, "surveybox: version: "+strings.TrimSpace(string(want))+" ")
@@ -115,7 +117,8 @@ func TestApplianceBoot(t *testing.T) {
 		if strings.Contains(out, "generated a new SSH host key") {
 			t.Error("the second boot generated a new host key")
 		}
-		checkFingerprint(t, out)
+		vm.stop()
+		checkFingerprint(t, out, good.Path)
 		checkNoCrashLoop(t, out)
 	})
 
@@ -141,7 +144,7 @@ func TestApplianceBoot(t *testing.T) {
 			"surveybox: radio: none (no wireless interface) — still running\n",
 			"surveybox: perm: /perm ext4 rw\n",
 		)
-		checkFingerprint(t, out)
+		checkFingerprint(t, out, "") // a snapshot: nothing reached /perm
 		checkNoCrashLoop(t, out)
 	})
 }
@@ -286,7 +289,8 @@ type bannerInfo struct {
 	uptime      string        // the guest's uptime in the banner header
 }
 
-var bannerRE = `surveybox: ======== surveybox banner 1 \(first start, uptime ([0-9.]+)s\) ========\n(?:surveybox: .*\n)*?surveybox: ssh host key: (256 SHA256:[A-Za-z0-9+/]{43} \S+ \(ED25519\))\n(?:surveybox: .*\n)*?surveybox: ={20,}\n`
+var bannerRE = `surveybox: ======== surveybox banner 1 \(uptime ([0-9.]+)s\) ========\nsurveybox: why: first start\n(?:surveybox: .*\n)*?` +
+	banner.FingerprintPattern + `(?:surveybox: .*\n)*?surveybox: ={20,}\n`
 
 // waitBanner waits for the whole first banner and logs boot-to-banner.
 func (v *vm) waitBanner(t testing.TB) bannerInfo {
@@ -297,26 +301,63 @@ func (v *vm) waitBanner(t testing.TB) bannerInfo {
 	return b
 }
 
-// checkFingerprint runs OpenSSH's ssh-keygen -l on the public key line the
-// banner shows and compares with the banner's fingerprint line.
-func checkFingerprint(t *testing.T, out string) {
+// checkFingerprint compares the banner's fingerprint with what OpenSSH's
+// ssh-keygen -l prints for the host key on the image's /perm (image ""
+// only checks the banner has one). Stop the VM first.
+func checkFingerprint(t *testing.T, out, image string) {
 	t.Helper()
-	fp := regexp.MustCompile(`surveybox: ssh host key: (.*)\n`).FindStringSubmatch(out)
-	pub := regexp.MustCompile(`surveybox: ssh public key: (ssh-ed25519 \S+ \S+)\n`).FindStringSubmatch(out)
-	if fp == nil || pub == nil {
+	fp := regexp.MustCompile(banner.FingerprintPattern).FindStringSubmatch(out)
+	if fp == nil {
 		t.Fatalf("the banner lacks the host key lines")
 	}
-	f := filepath.Join(t.TempDir(), "ssh_host_ed25519_key.pub")
-	if err := os.WriteFile(f, []byte(pub[1]+"\n"), 0o644); err != nil {
+	if image == "" {
+		return
+	}
+	if got := permFingerprint(t, image); got != fp[1] {
+		t.Errorf("banner fingerprint %q, ssh-keygen -l prints %q for the key on /perm", fp[1], got)
+	}
+}
+
+// permFingerprint reads the SSH host key off the image's /perm (p4) and
+// returns ssh-keygen -l's line for it. /perm is copied and its journal
+// replayed (e2fsck) first: the guest was killed, and debugfs reads what is
+// checkpointed only.
+func permFingerprint(t *testing.T, image string) string {
+	t.Helper()
+	f, err := os.Open(image)
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := exec.Command("ssh-keygen", "-l", "-f", f).CombinedOutput()
+	defer f.Close()
+	start, size := mbrPartition(t, f, 3)
+	dir := t.TempDir()
+	perm := filepath.Join(dir, "perm.ext4")
+	pf, err := os.Create(perm)
 	if err != nil {
-		t.Fatalf("ssh-keygen -l -f %s: %v\n%s", f, err, got)
+		t.Fatal(err)
 	}
-	if strings.TrimSpace(string(got)) != fp[1] {
-		t.Errorf("banner fingerprint %q, ssh-keygen -l prints %q for the banner's public key", fp[1], strings.TrimSpace(string(got)))
+	if _, err := io.Copy(pf, io.NewSectionReader(f, start, size)); err != nil {
+		t.Fatal(err)
 	}
+	pf.Close()
+	// e2fsck exits 1 when it fixed something (a replayed journal).
+	if out, err := exec.Command("e2fsck", "-fy", perm).CombinedOutput(); err != nil {
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() > 1 {
+			t.Fatalf("e2fsck /perm: %v\n%s", err, out)
+		}
+	}
+	key := filepath.Join(dir, "ssh_host_ed25519_key")
+	if out, err := exec.Command("debugfs", "-R", "dump /surveybox/ssh_host_ed25519_key "+key, perm).CombinedOutput(); err != nil {
+		t.Fatalf("debugfs: %v\n%s", err, out)
+	}
+	if err := os.Chmod(key, 0o600); err != nil {
+		t.Fatalf("no host key on /perm: %v", err)
+	}
+	got, err := exec.Command("ssh-keygen", "-l", "-f", key).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh-keygen -l -f (the key on /perm): %v\n%s", err, got)
+	}
+	return strings.TrimSpace(string(got))
 }
 
 // checkNoCrashLoop: the appliance started once and kept running. gokrazy

@@ -22,11 +22,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/surveybox/surveybox/appliance/banner"
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/internal/testbed"
@@ -410,7 +412,7 @@ func TestDemo(t *testing.T) {
 // key it serves, no crash, its memory.
 func checkBox(t *testing.T, res *testbed.Result) {
 	t.Helper()
-	if !strings.Contains(res.Console, "surveybox: ssh host key: 256 SHA256:") {
+	if !regexp.MustCompile(banner.FingerprintPattern).MatchString(res.Console) {
 		t.Errorf("no banner with the host key on the console")
 	}
 	if log := string(res.Files["appliance.log"]); !strings.Contains(log, "appliance exit 0") {

@@ -25,11 +25,22 @@ type Options struct {
 	Arch            string // "arm64" (Raspberry Pi) or "amd64" (PC/qemu); "" = config's GOARCH or arm64
 	CacheDir        string // for the Debian firmware; "" = CacheDir()
 	BuildTimestamp  string // "" = now (RFC 3339, UTC)
-	Log             io.Writer
+	// DiskID is the MBR disk signature that root=PARTUUID= names; 0
+	// derives it from the hostname. An update must keep the box's.
+	DiskID uint32
+	Log    io.Writer
 	// Programs, when set, are the image's programs, built before with
 	// BuildPrograms for the same config and architecture, so that many
 	// images (one per box) share one cross-compile.
 	Programs *Programs
+	// RootPartition is the root partition cmdline.txt names: 2 (root A,
+	// the default) or 3. An update for a box running root A writes root
+	// B and a boot partition that already names it, so that a power cut
+	// between writing the boot partition and switching cannot leave the
+	// new kernel booting the old root. The root file system is written
+	// to root A either way, where the update tool takes it from: an image
+	// naming root B is for updates only, not for flashing.
+	RootPartition int
 }
 
 // Paths inside the image that the appliance relies on.
@@ -41,19 +52,21 @@ const (
 
 // Result describes a built image.
 type Result struct {
-	Path       string
-	Arch       string
-	DiskID     uint32 // MBR disk signature; PARTUUID=<%08x>-NN
-	Cmdline    string // kernel command line as written to cmdline.txt (unpadded)
-	KernelDir  string // module directory holding vmlinuz
-	Layout     Layout
-	RootBytes  int64 // size of the squashfs
-	Kernel     string
-	Firmware   string
-	EEPROM     string
-	WiFiFiles  int
-	Duration   time.Duration
-	GoPrograms []string
+	Path   string
+	Arch   string
+	DiskID uint32 // MBR disk signature; PARTUUID=<%08x>-NN
+	// BuildTimestamp is gokrazy's build timestamp, which a box reports.
+	BuildTimestamp string
+	Cmdline        string // kernel command line as written to cmdline.txt (unpadded)
+	KernelDir      string // module directory holding vmlinuz
+	Layout         Layout
+	RootBytes      int64 // size of the squashfs
+	Kernel         string
+	Firmware       string
+	EEPROM         string
+	WiFiFiles      int
+	Duration       time.Duration
+	GoPrograms     []string
 }
 
 // Build builds the image described by opts, in four steps: the modules
@@ -113,12 +126,14 @@ type inputs struct {
 	timestamp       string
 	cfgDir          string // the config's directory, inside the Go module
 	g               *goTool
+	rootPartition   int // 2 or 3
+	diskID          uint32
 	logf            func(format string, args ...any)
 }
 
 // prepare checks the options and reads the per-box files.
 func prepare(ctx context.Context, opts Options) (*inputs, error) {
-	in := &inputs{output: opts.Output, cacheDir: opts.CacheDir, timestamp: opts.BuildTimestamp, size: opts.Size}
+	in := &inputs{output: opts.Output, cacheDir: opts.CacheDir, timestamp: opts.BuildTimestamp, size: opts.Size, diskID: opts.DiskID}
 	logw := opts.Log
 	if logw == nil {
 		logw = io.Discard
@@ -141,6 +156,13 @@ func prepare(ctx context.Context, opts Options) (*inputs, error) {
 	}
 	if in.size == 0 {
 		in.size = 2 << 30
+	}
+	switch in.rootPartition = opts.RootPartition; in.rootPartition {
+	case 0:
+		in.rootPartition = 2
+	case 2, 3:
+	default:
+		return nil, fmt.Errorf("root partition %d: want 2 or 3", opts.RootPartition)
 	}
 	if in.layout, err = NewLayout(in.size); err != nil {
 		return nil, err
@@ -276,7 +298,7 @@ func (in *inputs) rootFS(ctx context.Context, rt *rootTree, mods moduleDirs, pro
 	if err != nil {
 		return 0, err
 	}
-	files, err := selectFirmware(fwRoot)
+	files, err := selectFirmware(fwRoot, in.logf)
 	if err != nil {
 		return 0, fmt.Errorf("Pi WiFi firmware in %s: %w", fwRoot, err)
 	}
@@ -298,14 +320,15 @@ func (in *inputs) rootFS(ctx context.Context, rt *rootTree, mods moduleDirs, pro
 // writeDisk writes the partition table, the boot partition, the root and
 // /perm to a temporary file and renames it to the output.
 func (in *inputs) writeDisk(rt *rootTree, mods moduleDirs, res *Result) error {
-	h := fnv.New32a()
-	h.Write([]byte(in.cfg.Hostname))
-	res.DiskID = h.Sum32()
+	res.DiskID = in.diskID
 	if res.DiskID == 0 {
-		res.DiskID = 1
+		h := fnv.New32a()
+		h.Write([]byte(in.cfg.Hostname))
+		res.DiskID = max(h.Sum32(), 1)
 	}
+	res.BuildTimestamp = in.timestamp
 	var err error
-	if res.Cmdline, err = kernelCmdline(in.cfg, mods.kernel, res.DiskID); err != nil {
+	if res.Cmdline, err = kernelCmdline(in.cfg, mods.kernel, res.DiskID, in.rootPartition); err != nil {
 		return err
 	}
 	tmpOut := in.output + ".tmp"
@@ -348,8 +371,9 @@ func runParallel[J any](ctx context.Context, jobs []J, n int, f func(J) error) e
 }
 
 // kernelCmdline builds cmdline.txt: consoles, the kernel module's
-// cmdline.txt with root= pointing at PARTUUID=<diskid>-02, extra args.
-func kernelCmdline(cfg *Config, kernelDir string, diskID uint32) (string, error) {
+// cmdline.txt with root= pointing at PARTUUID=<diskid>-<rootPart>, extra
+// args.
+func kernelCmdline(cfg *Config, kernelDir string, diskID uint32, rootPart int) (string, error) {
 	b, err := os.ReadFile(filepath.Join(kernelDir, "cmdline.txt"))
 	if err != nil {
 		return "", fmt.Errorf("kernel module has no cmdline.txt: %w", err)
@@ -361,7 +385,7 @@ func kernelCmdline(cfg *Config, kernelDir string, diskID uint32) (string, error)
 		}
 		args = append(args, "console="+sc)
 	}
-	root := fmt.Sprintf("root=PARTUUID=%08x-02", diskID)
+	root := fmt.Sprintf("root=PARTUUID=%08x-%02d", diskID, rootPart)
 	replaced := false
 	for _, f := range strings.Fields(string(b)) {
 		if strings.HasPrefix(f, "root=") {

@@ -169,10 +169,10 @@ func (r *rootTree) populate(cfg *Config, in rootInputs) error {
 	if err := r.copyTree("/user", filepath.Join(in.binDir, "user")); err != nil {
 		return err
 	}
-	// Loadable kernel modules (brcmfmac on the Pi).
+	// Loadable kernel modules: the ones something on the box loads.
 	if mods := filepath.Join(in.kernelDir, "lib", "modules"); dirExists(mods) {
-		if err := r.copyTree("/lib/modules", mods); err != nil {
-			return err
+		if _, err := r.copyModules(mods, bootModules()); err != nil {
+			return fmt.Errorf("kernel modules: %w", err)
 		}
 	}
 	// /etc as the runtime expects it. /etc/resolv.conf must exist in the

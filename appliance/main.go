@@ -55,6 +55,7 @@ import (
 	"github.com/surveybox/surveybox/appliance/scanloop"
 	"github.com/surveybox/surveybox/appliance/tailsvc"
 	"github.com/surveybox/surveybox/config"
+	"github.com/surveybox/surveybox/proto/pull"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/tailnet"
 	"tailscale.com/feature/buildfeatures"
@@ -147,7 +148,7 @@ func (e *env) run(ctx context.Context) {
 	wantTailnet := false
 	if cfgErr != nil {
 		con.Lines(configErrorLine(cfgErr))
-		st.Config = "INVALID — safe mode: scanning with defaults, no tailnet, no upload, no SSH"
+		st.Config = "INVALID - safe mode: scanning with defaults, no tailnet, no upload, no SSH"
 		d := config.Default()
 		cfg = &d
 	} else {
@@ -164,7 +165,7 @@ func (e *env) run(ctx context.Context) {
 	if e.openSpool != nil {
 		recovered := func(note string) { con.Printf("SPOOL RECOVERED: %s", note) }
 		if sp, err = e.openSpool(cfg.Spool, e.log, recovered); err != nil {
-			con.Printf("ERROR: %v — observations are not kept", err)
+			con.Printf("ERROR: %v - observations are not kept", err)
 		} else {
 			defer sp.Close()
 		}
@@ -207,7 +208,7 @@ func (e *env) run(ctx context.Context) {
 
 	if wantTailnet && sp != nil {
 		e.startTailnet(ctx, tailsvc.Deps{Port: tailsvc.WireGuardPort, Config: cfg, Spool: sp, Key: key,
-			Radio: func() string { return radio.Load().(string) }, Scan: counts.Snapshot, Version: st.Version, Log: e.log, Notef: con.Printf},
+			Radio: func() string { return radio.Load().(string) }, Scan: counts.Snapshot, Version: st.Version, Boot: e.boot(), Log: e.log, Notef: con.Printf},
 			func(s string) { b.Update(func(st *banner.State) { st.Tailnet = s }) })
 	}
 	go e.watchListeners(ctx)
@@ -242,6 +243,17 @@ func (e *env) hostKey(st *banner.State) *hostkey.Key {
 	return nil
 }
 
+// boot is what the box booted: root= of its kernel command line and the
+// kernel's release.
+func (e *env) boot() *pull.Boot {
+	cmdline, _ := os.ReadFile(e.procRoot + "/cmdline")
+	b := &pull.Boot{Root: pull.RootFromCmdline(string(cmdline))}
+	if rel, err := os.ReadFile(e.procRoot + "/sys/kernel/osrelease"); err == nil {
+		b.Kernel = strings.TrimSpace(string(rel))
+	}
+	return b
+}
+
 // watchState keeps the banner's network, clock and spool lines current.
 func (e *env) watchState(ctx context.Context, b *banner.Banner, cfg *config.Config, sp *spool.Spool) {
 	if e.watchNetwork != nil {
@@ -252,7 +264,7 @@ func (e *env) watchState(ctx context.Context, b *banner.Banner, cfg *config.Conf
 	}
 	spoolLine := func() string {
 		if sp == nil {
-			return "NONE — observations are not kept"
+			return "NONE - observations are not kept"
 		}
 		stats, err := sp.Stats()
 		if err != nil {
@@ -301,7 +313,7 @@ func (e *env) watchListeners(ctx context.Context) {
 // problems are joined on one line).
 func configErrorLine(err error) string {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
-	return "CONFIG ERROR: " + msg + " — running in safe mode (scanning with defaults, no tailnet, no upload, no SSH)"
+	return "CONFIG ERROR: " + msg + " - running in safe mode (scanning with defaults, no tailnet, no upload, no SSH)"
 }
 
 // openSpool opens the durable spool the config names, creating its

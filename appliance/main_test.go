@@ -188,7 +188,7 @@ func TestBootRadioComesAndGoes(t *testing.T) {
 	step <- "wlan0 phy0"
 	r.waitFor(t, `banner 2 [^\n]*\n(.*\n)*surveybox: radio: wlan0 phy0\n`)
 	step <- "fail" // the scanner fails: a state, then a retry, not an exit
-	r.waitFor(t, `banner 3 [^\n]*\n(.*\n)*surveybox: radio: error: nl80211 went away — retrying\n`)
+	r.waitFor(t, `banner 3 [^\n]*\n(.*\n)*surveybox: radio: error: nl80211 went away - retrying\n`)
 	step <- "wlan0 phy0"
 	r.waitFor(t, `banner 4 [^\n]*\n(.*\n)*surveybox: radio: wlan0 phy0\n`)
 	select {
@@ -207,7 +207,7 @@ func TestBootBrokenConfig(t *testing.T) {
 	for _, l := range strings.Split(out, "\n") {
 		if strings.Contains(l, "scan.interval") {
 			lines++
-			want := `surveybox: CONFIG ERROR: /etc/surveybox/config.json: field "scan.interval": "soon" is not a duration — running in safe mode (scanning with defaults, no tailnet, no upload, no SSH)`
+			want := `surveybox: CONFIG ERROR: /etc/surveybox/config.json: field "scan.interval": "soon" is not a duration - running in safe mode (scanning with defaults, no tailnet, no upload, no SSH)`
 			if l != want {
 				t.Errorf("config line\n %q\nwant\n %q", l, want)
 			}
@@ -216,7 +216,7 @@ func TestBootBrokenConfig(t *testing.T) {
 	if lines != 1 {
 		t.Errorf("%d lines name the field, want 1:\n%s", lines, out)
 	}
-	if !strings.Contains(out, "surveybox: config: INVALID — safe mode") || !strings.Contains(out, "surveybox: radio: "+scanloop.RadioNone) {
+	if !strings.Contains(out, "surveybox: config: INVALID - safe mode") || !strings.Contains(out, "surveybox: radio: "+scanloop.RadioNone) {
 		t.Errorf("banner:\n%s", out)
 	}
 }
@@ -228,7 +228,7 @@ func TestBootUnusableHostKey(t *testing.T) {
 	r.waitFor(t, `surveybox banner 1`)
 	out := r.out.String()
 	if !strings.Contains(out, "surveybox: ERROR: SSH host key "+path+" is unusable") ||
-		!strings.Contains(out, "surveybox: ssh host key: NONE — the key file is unusable") {
+		!strings.Contains(out, "surveybox: ssh host key: NONE - the key file is unusable") {
 		t.Errorf("console:\n%s", out)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "garbage" {
@@ -254,7 +254,7 @@ func TestBootRealConfigError(t *testing.T) {
 	load := func() (*config.Config, error) { return config.Load(p) }
 	r := startBoot(t, &env{scanner: noRadio, loadConfig: load})
 	r.waitFor(t, `surveybox banner 1`)
-	want := "surveybox: CONFIG ERROR: config " + p + `:3:5: field "scan.intervall": unknown field — running in safe mode`
+	want := "surveybox: CONFIG ERROR: config " + p + `:3:5: field "scan.intervall": unknown field - running in safe mode`
 	if n := strings.Count(r.out.String(), `"scan.intervall"`); n != 1 || !strings.Contains(r.out.String(), want) {
 		t.Errorf("want one line starting %q, got:\n%s", want, r.out.String())
 	}
@@ -318,7 +318,7 @@ func TestBootStateLines(t *testing.T) {
 		return &c, nil
 	}
 	r := startBoot(t, e)
-	netStep <- "eth0: NO LINK — is the Ethernet cable plugged in?"
+	netStep <- "eth0: NO LINK - is the Ethernet cable plugged in?"
 	clockStep <- "NOT SET (1970-01-01): waiting for NTP"
 	r.waitFor(t, `banner 1 [^\n]*\n(.*\n)*surveybox: clock: NOT SET`)
 	netStep <- "eth0 192.168.1.23/24, gateway 192.168.1.1"

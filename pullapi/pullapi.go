@@ -5,7 +5,7 @@
 // else gets 403.
 //
 //	GET /v1/observations?after=SEQ[&spool=ID]  NDJSON stream of Line, resumable
-//	GET /v1/status                  JSON Status
+//	GET /v1/status                  JSON Status (pull.Status is the part the operator reads)
 //	GET /metrics                    Prometheus text format
 package pullapi
 
@@ -61,7 +61,9 @@ type Options struct {
 	Uploads func() uploader.Status
 	// Version of the box's software; Hostname its name.
 	Version, Hostname string
-	Logger            *slog.Logger
+	// Boot is what the box booted (for the operator's update tool).
+	Boot   *pull.Boot
+	Logger *slog.Logger
 }
 
 // Status is the body of GET /v1/status.
@@ -73,6 +75,7 @@ type Status struct {
 	Spool    spool.Stats      `json:"spool"`
 	Upload   *uploader.Status `json:"upload,omitempty"`
 	Radio    *RadioState      `json:"radio,omitempty"`
+	Boot     *pull.Boot       `json:"boot,omitempty"`
 }
 
 type handler struct {
@@ -196,7 +199,7 @@ func StatusOf(opt Options, started time.Time) (Status, error) {
 		return Status{}, err
 	}
 	s := Status{Hostname: opt.Hostname, Version: opt.Version, Now: time.Now().UTC(),
-		Uptime: time.Since(started).Round(time.Second).String(), Spool: st}
+		Uptime: time.Since(started).Round(time.Second).String(), Spool: st, Boot: opt.Boot}
 	if opt.Uploads != nil {
 		u := opt.Uploads()
 		s.Upload = &u

@@ -849,9 +849,9 @@ type Stats struct {
 func (st Stats) Health(now time.Time) string {
 	switch {
 	case st.Evictions > 0 && now.Sub(st.LastEviction) < time.Hour:
-		return "FULL: oldest observations dropped — is the uplink down?"
+		return "FULL: oldest observations dropped - is the uplink down?"
 	case st.QuotaBytes > 0 && st.Bytes > st.QuotaBytes/4*3:
-		return "over 3/4 full — are uploads getting through?"
+		return "over 3/4 full - are uploads getting through?"
 	case st.Recoveries > 0:
 		return "ok (a corrupt spool was moved aside: see status)"
 	}

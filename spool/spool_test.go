@@ -341,8 +341,8 @@ func TestHealth(t *testing.T) {
 	}{
 		{Stats{QuotaBytes: 100, Bytes: 10}, "ok"},
 		{Stats{QuotaBytes: -1, Bytes: 1 << 40}, "ok"},
-		{Stats{QuotaBytes: 100, Bytes: 80}, "over 3/4 full — are uploads getting through?"},
-		{Stats{QuotaBytes: 100, Bytes: 99, Evictions: 3, LastEviction: now.Add(-time.Minute)}, "FULL: oldest observations dropped — is the uplink down?"},
+		{Stats{QuotaBytes: 100, Bytes: 80}, "over 3/4 full - are uploads getting through?"},
+		{Stats{QuotaBytes: 100, Bytes: 99, Evictions: 3, LastEviction: now.Add(-time.Minute)}, "FULL: oldest observations dropped - is the uplink down?"},
 		{Stats{QuotaBytes: 100, Bytes: 10, Evictions: 3, LastEviction: now.Add(-2 * time.Hour)}, "ok"},
 		{Stats{QuotaBytes: 100, Bytes: 10, Recoveries: 1}, "ok (a corrupt spool was moved aside: see status)"},
 	} {

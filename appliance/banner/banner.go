@@ -111,14 +111,28 @@ func (c *Console) Lines(lines ...string) {
 		}
 		b.WriteByte('\n')
 	}
+	out := asciiOnly(b.String())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range c.ws {
-		io.WriteString(w, b.String())
+		io.WriteString(w, out)
 	}
 	if c.mirror != nil {
-		io.WriteString(c.mirror, b.String())
+		io.WriteString(c.mirror, out)
 	}
+}
+
+// asciiOnly replaces what is not printable ASCII (but newlines) with
+// '?': the Linux console's font has no glyph for most of Unicode (a dash
+// shows as a box on HDMI) and a serial terminal may not speak UTF-8, and a
+// name or error text from the network must not move the cursor.
+func asciiOnly(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || (r >= ' ' && r <= '~') {
+			return r
+		}
+		return '?'
+	}, s)
 }
 
 // bareMark starts a line Lines writes without the prefix.
@@ -133,12 +147,12 @@ type State struct {
 	// says why not.
 	Fingerprint    string // as ssh-keygen -l prints it
 	HostKeyProblem string
-	Network        string // "eth0 192.168.1.23/24", "eth0: no link — is the cable in?"
+	Network        string // "eth0 192.168.1.23/24", "eth0: no link - is the cable in?"
 	Clock          string // "set by NTP", "NOT SET: ..."
 	Tailnet        string // "not configured", "connecting", "name 100.x.y.z"
-	Radio          string // "wlan0 phy0" or "none (no wireless interface) — still running"
+	Radio          string // "wlan0 phy0" or "none (no wireless interface) - still running"
 	Spool          string // "ok", "FULL: ...", "ERROR: ..."
-	Config         string // "/etc/surveybox/config.json" or "INVALID — safe mode: ..."
+	Config         string // "/etc/surveybox/config.json" or "INVALID - safe mode: ..."
 	Perm           string // "/perm ext4 rw"
 }
 
@@ -175,7 +189,7 @@ func (s State) Lines() []string {
 		"version: " + s.Version,
 	}
 	if s.Fingerprint == "" {
-		l = append(l, "ssh host key: NONE — "+s.HostKeyProblem)
+		l = append(l, "ssh host key: NONE - "+s.HostKeyProblem)
 	} else {
 		l = append(l, FingerprintLabel, bareMark+s.Fingerprint)
 	}
@@ -224,7 +238,7 @@ func clip(s string, n int) string {
 	if len(r) <= n {
 		return s
 	}
-	return string(r[:n-1]) + "…"
+	return string(r[:n-3]) + "..."
 }
 
 // The banner's frame.

@@ -1,6 +1,7 @@
 package banner
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
@@ -22,7 +23,7 @@ func TestBannerPrintsOnChangeOnly(t *testing.T) {
 		*s = State{Hostname: "box", Version: "v1 go1", Fingerprint: "256 SHA256:x root@box (ED25519)",
 			Radio: "searching", Tailnet: "not configured", Config: "defaults (no config file)", Perm: "/perm ext4 rw"}
 	})
-	b.Update(func(s *State) { s.Radio = "none (no wireless interface) — still running" })
+	b.Update(func(s *State) { s.Radio = "none (no wireless interface) - still running" })
 	if out.String() != "" {
 		t.Fatalf("held banner printed:\n%s", out.String())
 	}
@@ -34,7 +35,7 @@ surveybox: version: v1 go1
 surveybox: ssh host key (compare with ssh-keygen -l or your ssh client):
 256 SHA256:x root@box (ED25519)
 surveybox: tailnet: not configured
-surveybox: radio: none (no wireless interface) — still running
+surveybox: radio: none (no wireless interface) - still running
 surveybox: config: defaults (no config file)
 surveybox: perm: /perm ext4 rw
 surveybox: ================================================
@@ -42,7 +43,7 @@ surveybox: ================================================
 	if out.String() != want {
 		t.Fatalf("banner:\n%s\nwant:\n%s", out.String(), want)
 	}
-	b.Update(func(s *State) { s.Radio = "none (no wireless interface) — still running" }) // no change
+	b.Update(func(s *State) { s.Radio = "none (no wireless interface) - still running" }) // no change
 	if strings.Count(out.String(), "banner ") != 1 {
 		t.Errorf("an unchanged state printed again:\n%s", out.String())
 	}
@@ -69,7 +70,7 @@ surveybox: ================================================
 	b.Update(func(s *State) { s.HostKeyProblem = "cannot store a host key (read-only); SSH is off" })
 	if got := out.String(); !strings.Contains(got, "(uptime ?)") || !strings.Contains(got, "why: RESTARTED by gokrazy after an exit\n") ||
 		!strings.Contains(got, "why: ssh host key changed\n") ||
-		!strings.Contains(got, "surveybox: ssh host key: NONE — cannot store a host key (read-only); SSH is off\n") {
+		!strings.Contains(got, "surveybox: ssh host key: NONE - cannot store a host key (read-only); SSH is off\n") {
 		t.Errorf("banner:\n%s", got)
 	}
 }
@@ -195,5 +196,14 @@ func TestPermState(t *testing.T) {
 	}
 	if got := PermState("/dev/root / squashfs ro 0 0\n"); !strings.HasPrefix(got, "not mounted") {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestConsoleIsASCII(t *testing.T) {
+	var out bytes.Buffer
+	c := NewConsole(&out, nil)
+	c.Printf("radio: none — still running\x1b[2J\tcafé")
+	if got, want := out.String(), "surveybox: radio: none ? still running?[2J?caf?\n"; got != want {
+		t.Errorf("console got %q, want %q", got, want)
 	}
 }

@@ -116,6 +116,12 @@ func tryDates(ctx context.Context, o Options, log *slog.Logger) (line string, do
 		d, err := dateFrom(ctx, u, o.Roots, o.Floor)
 		if err != nil {
 			log.Warn("clock: no time from a date source", "source", u.Redacted(), "err", err)
+			// The console line has room for the cause, not for the
+			// method and URL that url.Error repeats.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
 			errs = append(errs, fmt.Errorf("%s: %w", u.Host, err))
 			continue
 		}

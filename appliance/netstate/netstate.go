@@ -118,7 +118,7 @@ func Summary(links []Link, err error, linkUpFor time.Duration) string {
 	}
 	i := slices.IndexFunc(links, func(l Link) bool { return l.Carrier })
 	if i < 0 {
-		return links[0].Name + ": NO LINK — is the Ethernet cable plugged in?"
+		return links[0].Name + ": NO LINK - is the Ethernet cable plugged in?"
 	}
 	if linkUpFor < DHCPPatience {
 		return links[i].Name + ": link up, waiting for an address (DHCP)"

@@ -29,7 +29,7 @@ func TestSummary(t *testing.T) {
 		want  string
 	}{
 		{"no interface", nil, 0, "NO ETHERNET (a Zero 2 W needs a USB Ethernet adapter)"},
-		{"no cable", []Link{{Name: "eth0"}}, 0, "eth0: NO LINK — is the Ethernet cable plugged in?"},
+		{"no cable", []Link{{Name: "eth0"}}, 0, "eth0: NO LINK - is the Ethernet cable plugged in?"},
 		{"waiting", []Link{{Name: "eth0", Carrier: true}}, 10 * time.Second, "eth0: link up, waiting for an address (DHCP)"},
 		{"no lease", []Link{{Name: "eth0", Carrier: true}}, time.Minute, "eth0: link up, NO DHCP LEASE after 30s"},
 		{"up", []Link{{Name: "eth0", Carrier: true, Addrs: []netip.Prefix{p("192.168.1.23/24")}, Gateway: gw}}, 0, "eth0 192.168.1.23/24, gateway 192.168.1.1"},

@@ -22,7 +22,7 @@ import (
 
 // Radio states reported besides "<interface> <phy>" and errors.
 const (
-	RadioNone   = "none (no wireless interface) — still running"
+	RadioNone   = "none (no wireless interface) - still running"
 	RadioSearch = "searching"
 )
 
@@ -130,7 +130,7 @@ func Run(ctx context.Context, o Options) {
 			err = errors.New("the scanner stopped")
 		}
 		o.Logger.Error("scanning failed; retrying", "err", err, "retry", wait)
-		o.Radio(fmt.Sprintf("error: %v — retrying", err))
+		o.Radio(fmt.Sprintf("error: %v - retrying", err))
 		select {
 		case <-ctx.Done():
 			return

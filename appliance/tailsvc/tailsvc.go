@@ -26,6 +26,7 @@ import (
 	"github.com/surveybox/surveybox/config"
 	"github.com/surveybox/surveybox/connlimit"
 	"github.com/surveybox/surveybox/gokrazyproxy"
+	"github.com/surveybox/surveybox/proto/pull"
 	"github.com/surveybox/surveybox/pullapi"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/sshserver"
@@ -42,7 +43,9 @@ type Deps struct {
 	Radio   func() string
 	Scan    func() scanloop.Counts // nil: no counts
 	Version string
-	Log     *slog.Logger
+	// Boot is what the box booted, for the status (the update tool).
+	Boot *pull.Boot
+	Log  *slog.Logger
 	// GokrazySocket is gokrazy's web interface; "" means
 	// gokrazyproxy.DefaultSocket.
 	GokrazySocket string
@@ -158,7 +161,7 @@ func Start(ctx context.Context, d Deps, state func(string)) {
 				}
 				return r
 			}, Uploads: uploads,
-			Version: d.Version, Hostname: d.Config.Hostname, Logger: log,
+			Version: d.Version, Hostname: d.Config.Hostname, Boot: d.Boot, Logger: log,
 		}
 		if d.Key != nil {
 			if ln, err := srv.Listen("tcp", sshPort); err != nil {
@@ -316,15 +319,15 @@ func LoginProblem(err error, backendState string) string {
 	}
 	switch {
 	case has("authkey", "auth key", "invalid key", "api key", "key expired", "expired key", "already used"):
-		return "KEY REFUSED (expired or used) — call the operator"
+		return "KEY REFUSED (expired or used) - call the operator"
 	case has("x509", "certificate"):
-		return "TLS FAILED to the coordination server — clock wrong?"
+		return "TLS FAILED to the coordination server - clock wrong?"
 	case has("no such host", "server misbehaving", "lookup "):
 		return "DNS cannot find the coordination server"
 	case has("connection refused", "network is unreachable", "no route to host", "i/o timeout", "connection reset"):
-		return "CANNOT REACH the coordination server — firewall?"
+		return "CANNOT REACH the coordination server - firewall?"
 	case backendState == "NeedsLogin":
-		return "NO KEY: not logged in, no auth key — call the operator"
+		return "NO KEY: not logged in, no auth key - call the operator"
 	case backendState == "NeedsMachineAuth":
 		return "WAITING for the operator to approve this box"
 	}

@@ -250,7 +250,7 @@ func TestRadioState(t *testing.T) {
 		{"wlan0 phy0", true, "wlan0", "scanning"},
 		{scanloop.RadioNone, false, "", "waiting for radio"},
 		{scanloop.RadioSearch, false, "", "waiting for radio"},
-		{"error: boom — retrying", false, "", "error: boom — retrying"},
+		{"error: boom - retrying", false, "", "error: boom - retrying"},
 	}
 	for _, tt := range tests {
 		r := radioState(tt.in)
@@ -488,7 +488,7 @@ func TestLoginProblemShown(t *testing.T) {
 			if s == Connecting {
 				continue
 			}
-			if s != "KEY REFUSED (expired or used) — call the operator" {
+			if s != "KEY REFUSED (expired or used) - call the operator" {
 				t.Fatalf("tailnet state %q, want the refused key in words", s)
 			}
 			return
@@ -502,14 +502,14 @@ func TestLoginProblem(t *testing.T) {
 	for _, tt := range []struct {
 		err, state, want string
 	}{
-		{"tsnet.Up: backend: invalid key: unable to validate API key", "NeedsLogin", "KEY REFUSED (expired or used) — call the operator"},
-		{"tsnet.Up: backend: authkey expired", "NeedsLogin", "KEY REFUSED (expired or used) — call the operator"},
-		{"tsnet.Up: backend: AuthKey already used", "NeedsLogin", "KEY REFUSED (expired or used) — call the operator"},
-		{`fetch control key: Get "https://controlplane.tailscale.com/key?v=130": tls: failed to verify certificate: x509: certificate has expired or is not yet valid`, "NoState", "TLS FAILED to the coordination server — clock wrong?"},
+		{"tsnet.Up: backend: invalid key: unable to validate API key", "NeedsLogin", "KEY REFUSED (expired or used) - call the operator"},
+		{"tsnet.Up: backend: authkey expired", "NeedsLogin", "KEY REFUSED (expired or used) - call the operator"},
+		{"tsnet.Up: backend: AuthKey already used", "NeedsLogin", "KEY REFUSED (expired or used) - call the operator"},
+		{`fetch control key: Get "https://controlplane.tailscale.com/key?v=130": tls: failed to verify certificate: x509: certificate has expired or is not yet valid`, "NoState", "TLS FAILED to the coordination server - clock wrong?"},
 		{`fetch control key: Get "https://controlplane.tailscale.com/key": dial tcp: lookup controlplane.tailscale.com on 192.168.1.1:53: no such host`, "NoState", "DNS cannot find the coordination server"},
-		{`dial tcp 18.1.2.3:443: connect: connection refused`, "NoState", "CANNOT REACH the coordination server — firewall?"},
-		{`dial tcp 18.1.2.3:443: i/o timeout`, "NoState", "CANNOT REACH the coordination server — firewall?"},
-		{"tsnet.Up: context deadline exceeded", "NeedsLogin", "NO KEY: not logged in, no auth key — call the operator"},
+		{`dial tcp 18.1.2.3:443: connect: connection refused`, "NoState", "CANNOT REACH the coordination server - firewall?"},
+		{`dial tcp 18.1.2.3:443: i/o timeout`, "NoState", "CANNOT REACH the coordination server - firewall?"},
+		{"tsnet.Up: context deadline exceeded", "NeedsLogin", "NO KEY: not logged in, no auth key - call the operator"},
 		{"tsnet.Up: context deadline exceeded", "NeedsMachineAuth", "WAITING for the operator to approve this box"},
 		{"tsnet.Up: context deadline exceeded", "Starting", "connecting, retrying: tsnet.Up: context deadline exceeded"},
 	} {

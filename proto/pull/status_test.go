@@ -1,0 +1,18 @@
+package pull
+
+import "testing"
+
+func TestBootPartition(t *testing.T) {
+	// /proc/cmdline of the amd64 VM after an update.
+	cmdline := "console=tty1 console=ttyS0,115200 root=PARTUUID=2f3a4b5c-03 init=/gokrazy/init rootwait panic=10 oops=panic rootdelay=0\n"
+	b := Boot{Root: RootFromCmdline(cmdline)}
+	id, p, err := b.Partition()
+	if err != nil || id != 0x2f3a4b5c || p != 3 {
+		t.Errorf("Partition() = %08x, %d, %v", id, p, err)
+	}
+	for _, bad := range []string{"", "/dev/mmcblk0p2", "PARTUUID=2f3a4b5c-04", "PARTUUID=zzzzzzzz-02", "PARTUUID=2f3a-02", "PARTUUID=2f3a4b5c02"} {
+		if _, _, err := (Boot{Root: bad}).Partition(); err == nil {
+			t.Errorf("Partition of %q: no error", bad)
+		}
+	}
+}

@@ -209,9 +209,13 @@ func prepare(ctx context.Context, opts Options) (*inputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m := strings.TrimSpace(string(gomod)); m == "" || m == os.DevNull {
+	m := strings.TrimSpace(string(gomod))
+	if m == "" || m == os.DevNull {
 		return nil, fmt.Errorf("%s is not inside a Go module: surveyctl image builds with the module's go.mod", in.cfgDir)
 	}
+	// From the module root, so that its own programs are told apart (and
+	// stamped with its version) whichever folder holds the config.
+	in.g.dir = filepath.Dir(m)
 	return in, nil
 }
 

@@ -30,6 +30,7 @@ func imageCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		apiCred   = fs.String("tailscale-api-credential-file", "", "file (0600) with an OAuth client secret (tskey-client-…, scope auth_keys) or an API access token (tskey-api-…), to mint keys or to check -authkey-file")
 		apiURL    = fs.String("tailscale-api-url", authkeys.DefaultAPI, "Tailscale API address")
 		tailnetID = fs.String("tailnet", "", "tailnet for the API (default: the credential's own)")
+		rootPart  = fs.Int("root-partition", 2, "root partition the boot partition names: 2 (for flashing) or 3 (an update image for a box running root 2, for surveyctl update -image)")
 		keyExpiry = fs.Duration("mint-authkey-expiry", 30*24*time.Hour, "how long a minted key stays usable (the card's time in the mail)")
 	)
 	fs.Usage = func() {
@@ -59,7 +60,7 @@ func imageCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	opts := sdimage.Options{
 		ConfigPath: *cfgPath, Output: *out, Hostname: *hostname, AuthKeyFile: *authKey,
-		ApplianceConfig: *appConfig, Size: n, Arch: *arch, Log: stderr,
+		ApplianceConfig: *appConfig, Size: n, Arch: *arch, RootPartition: *rootPart, Log: stderr,
 	}
 	var api *authkeys.Client
 	if *apiCred != "" {

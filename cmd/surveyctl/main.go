@@ -1,6 +1,8 @@
 // Command surveyctl is the surveybox operator's tool. Subcommands:
 //
 //	surveyctl image [flags]     build the appliance's bootable SD card image
+//	surveyctl flash -image FILE DEVICE  write an image to an SD card, /perm spanning the card
+//	surveyctl update [flags] BOX...     update boxes over the tailnet (boot, root, MBR), reboot, check
 //	surveyctl collect [flags]   run the collector boxes push to (a tailnet node)
 //	surveyctl pull BOX [flags]  fetch a box's observations over the tailnet
 //	surveyctl export [flags]    write what was collected or pulled as JSON lines, CSV, WiGLE CSV or pcapng
@@ -33,6 +35,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "image":
 		err = imageCmd(ctx, args[1:], stderr)
+	case "flash":
+		err = flashCmd(ctx, args[1:], os.Stdin, stderr)
+	case "update":
+		err = updateCmd(ctx, args[1:], stderr)
 	case "collect":
 		err = collectCmd(ctx, args[1:], stderr)
 	case "pull":
@@ -65,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: surveyctl <command> [flags]\n\ncommands:\n"+
 		"  image    build the appliance's bootable SD card image (surveyctl image -h)\n"+
+		"  flash    write an image to an SD card, /perm spanning the card (surveyctl flash -h)\n"+
+		"  update   update boxes over the tailnet: build, send, switch, reboot, check (surveyctl update -h)\n"+
 		"  collect  run the collector that boxes push to, on the tailnet (surveyctl collect -h)\n"+
 		"  pull     fetch a box's observations over the tailnet (surveyctl pull -h)\n"+
 		"  export   write collected/pulled observations as JSON lines or CSV (surveyctl export -h)\n"+

@@ -84,7 +84,7 @@ func TestApplianceBoot(t *testing.T) {
 			"surveybox: modules: brcmfmac not present in this kernel",
 			"surveybox: generated a new SSH host key at /perm/surveybox/ssh_host_ed25519_key",
 			"surveybox: hostname: "+hostname+"\n",
-			"surveybox: radio: none (no wireless interface) — still running\n",
+			"surveybox: radio: none (no wireless interface) - still running\n",
 			"surveybox: tailnet: not configured\n",
 			"surveybox: config: defaults (no config file)\n",
 			"surveybox: perm: /perm ext4 rw\n", // the key was written there
@@ -135,13 +135,13 @@ func TestApplianceBoot(t *testing.T) {
 				named = append(named, strings.TrimRight(l, "\r"))
 			}
 		}
-		want := regexp.MustCompile(`^surveybox: CONFIG ERROR: config /etc/surveybox/config\.json:3:5: field "scan\.intervall": unknown field — running in safe mode \(scanning with defaults, no tailnet, no upload, no SSH\)$`)
+		want := regexp.MustCompile(`^surveybox: CONFIG ERROR: config /etc/surveybox/config\.json:3:5: field "scan\.intervall": unknown field - running in safe mode \(scanning with defaults, no tailnet, no upload, no SSH\)$`)
 		if len(named) != 1 || !want.MatchString(named[0]) {
 			t.Errorf("lines naming the field: %q\nwant exactly one matching %s", named, want)
 		}
 		mustContain(t, out,
-			"surveybox: config: INVALID — safe mode",
-			"surveybox: radio: none (no wireless interface) — still running\n",
+			"surveybox: config: INVALID - safe mode",
+			"surveybox: radio: none (no wireless interface) - still running\n",
 			"surveybox: perm: /perm ext4 rw\n",
 		)
 		checkFingerprint(t, out, "") // a snapshot: nothing reached /perm
@@ -218,13 +218,13 @@ func boot(ctx context.Context, t testing.TB, res *sdimage.Result, snapshot bool)
 		"-nic", "user,model=virtio-net-pci,restrict=on",
 	}
 	bctx, cancel := context.WithTimeout(ctx, bootTimeout+noRestartWindow+30*time.Second)
-	return startVM(bctx, cancel, t, qargs, 60)
+	return startVM(bctx, cancel, t, "qemu-system-x86_64", qargs, 60)
 }
 
 // startVM runs qemu with qargs until ctx ends (cancel stops it), teeing
 // the serial console into the vm and a log file; on a failed test it
 // shows the console's last tailLines lines.
-func startVM(ctx context.Context, cancel context.CancelFunc, t testing.TB, qargs []string, tailLines int) *vm {
+func startVM(ctx context.Context, cancel context.CancelFunc, t testing.TB, qemu string, qargs []string, tailLines int) *vm {
 	t.Helper()
 	v := &vm{t: t, cancel: cancel, done: make(chan struct{})}
 	v.logPath = filepath.Join(t.TempDir(), "console.txt")
@@ -233,7 +233,7 @@ func startVM(ctx context.Context, cancel context.CancelFunc, t testing.TB, qargs
 		cancel()
 		t.Fatal(err)
 	}
-	v.cmd = exec.CommandContext(ctx, "qemu-system-x86_64", qargs...)
+	v.cmd = exec.CommandContext(ctx, qemu, qargs...)
 	v.cmd.Stdout = io.MultiWriter(v, logf)
 	v.cmd.Stderr = v.cmd.Stdout
 	v.cmd.WaitDelay = 5 * time.Second

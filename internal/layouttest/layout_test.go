@@ -36,6 +36,8 @@ var sides = map[string]side{
 	"cmd/surveyctl":     operator,
 	"collector":         operator,
 	"sdimage":           operator,
+	"flash":             operator,
+	"remoteupdate":      operator,
 	"wifi":              neutral,
 	"config":            neutral,
 	"proto":             neutral,

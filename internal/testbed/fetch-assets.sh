@@ -30,6 +30,8 @@ apt_update() {
 need_install=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_install+=(qemu-system-x86)
 command -v cpio >/dev/null 2>&1 || need_install+=(cpio)
+# The Pi image on an emulated Raspberry Pi 3 (qemu's raspi3b machine).
+command -v qemu-system-aarch64 >/dev/null 2>&1 || need_install+=(qemu-system-arm)
 # Image checks (sdimage) and the fingerprint check (ssh-keygen -l).
 command -v fsck.fat >/dev/null 2>&1 || need_install+=(dosfstools)
 command -v unsquashfs >/dev/null 2>&1 || need_install+=(squashfs-tools)

@@ -353,28 +353,31 @@ func TestDemo(t *testing.T) {
 	})
 	progress("box: on the tailnet, pushing to the collector")
 
-	// The air changes; the uplink goes away for a while.
-	d := *duration
+	// The air changes; the uplink goes away for a while. The schedule
+	// scales with -demo.duration but keeps what the report needs to see
+	// each change: an outage longer than the report's "late" threshold
+	// (three scan intervals), and after the vanishing, more cycles than
+	// its margin (three intervals) before the survey ends.
+	sched := newSchedule(*duration, scanInterval)
 	t0 := time.Now()
-	at := func(frac float64) {
-		if w := time.Until(t0.Add(time.Duration(frac * float64(d)))); w > 0 {
+	at := func(off time.Duration) {
+		if w := time.Until(t0.Add(off)); w > 0 {
 			time.Sleep(w)
 		}
 	}
-	at(0.1)
+	at(sched.hop)
 	dir.do(t, ctx, "hop")
 	progress("air: %s moved from channel 11 to %d", testbed.DemoHops, testbed.DemoHopsTo)
-	at(0.15)
-	cut := time.Duration(0.3 * float64(d)).Round(time.Second)
-	dir.do(t, ctx, fmt.Sprintf("cut %d", int(cut.Seconds())))
-	progress("uplink: cut for %v (the box keeps scanning into its spool)", cut)
-	at(0.5)
+	at(sched.cut)
+	dir.do(t, ctx, fmt.Sprintf("cut %d", int(sched.cutFor.Seconds())))
+	progress("uplink: cut for %v (the box keeps scanning into its spool)", sched.cutFor)
+	at(sched.appear)
 	dir.do(t, ctx, "appear")
 	progress("air: %s appeared (the uplink is back)", testbed.DemoAppears)
-	at(0.7)
+	at(sched.vanish)
 	dir.do(t, ctx, "vanish")
 	progress("air: %s vanished", testbed.DemoVanishes)
-	at(1)
+	at(sched.end)
 	st := waitFor("the backlog delivered", 4*time.Minute, func(st boxStatus) bool {
 		return st.Upload != nil && st.Upload.AckedSeq > 0 && st.Upload.AckedSeq+1 >= st.Spool.NextSeq
 	})
@@ -582,4 +585,27 @@ func checkStore(t *testing.T, path string) {
 	if len(bs.Spools) != 1 || bs.Missing != 0 || bs.Quarantined != 0 || bs.HighSeq != next-1 {
 		t.Errorf("store: %+v", bs)
 	}
+}
+
+// schedule is when the demo changes the air and the uplink, from the
+// moment the box first pushed.
+type schedule struct {
+	hop, cut, cutFor, appear, vanish, end time.Duration
+}
+
+// newSchedule spreads the changes over d, stretching it where the report
+// needs more time than d gives: the outage lasts at least four and a half
+// scan intervals (the report counts a cycle late after three), and the
+// survey goes on for at least five intervals after the vanishing (the
+// report judges a BSS gone after three without it).
+func newSchedule(d, interval time.Duration) schedule {
+	frac := func(f float64) time.Duration { return time.Duration(f * float64(d)).Round(time.Second) }
+	var s schedule
+	s.hop = frac(0.1)
+	s.cut = frac(0.15)
+	s.cutFor = max(frac(0.3), 9*interval/2)
+	s.appear = max(frac(0.5), s.cut+s.cutFor+interval/2)
+	s.vanish = max(frac(0.7), s.appear+2*interval)
+	s.end = max(d, s.vanish+5*interval)
+	return s
 }

@@ -63,6 +63,7 @@ type Report struct {
 	// Pulled counts cycles that came by surveyctl pull instead.
 	Late, Pulled int
 	LongestWait  time.Duration
+	LateAfter    time.Duration
 	// Problems are the problem texts the box's decoder reported, most
 	// frequent first.
 	Problems []Problem
@@ -244,6 +245,7 @@ type builder struct {
 	bss      map[string]*BSS
 	chans    map[int]*Channel
 	starts   []time.Time
+	waits    []time.Duration // from each pushed cycle's end to its arrival
 	problems map[string]int
 	other    int
 }
@@ -266,9 +268,13 @@ func (b *builder) problem(text string) {
 }
 
 // LateAfter is how long after a cycle ends its push may take before the
-// report counts it as delivered late (buffered on the box): longer than a
-// push takes when the box and the collector can reach each other.
-const LateAfter = time.Minute
+// report counts it as delivered late (buffered on the box): three cycle
+// intervals, at least 30 s. The box pushes each cycle as soon as it is
+// stored, so a push that waited that long missed several chances: the
+// uplink or the collector was away.
+func LateAfter(interval time.Duration) time.Duration {
+	return max(3*interval, 30*time.Second)
+}
 
 func (b *builder) add(c cycles.Cycle) {
 	if c.Err != nil {
@@ -280,12 +286,12 @@ func (b *builder) add(c cycles.Cycle) {
 	t := bt.Started
 	b.starts = append(b.starts, t)
 	b.r.Cycles++
-	switch wait := c.Received.Sub(bt.Finished); {
+	switch {
 	case c.Pulled:
 		b.r.Pulled++
-	case !c.Received.IsZero() && !bt.Finished.IsZero() && wait > LateAfter:
-		b.r.Late++
-		b.r.LongestWait = max(b.r.LongestWait, wait)
+	case !c.Received.IsZero() && !bt.Finished.IsZero():
+		// Judged in finishTime, once the interval is known.
+		b.waits = append(b.waits, c.Received.Sub(bt.Finished))
 	}
 	if bt.Aborted {
 		b.r.Aborted++
@@ -406,6 +412,7 @@ func isDFS(freq int) bool { return freq >= 5250 && freq <= 5730 }
 func (b *builder) finish() {
 	r := b.r
 	b.finishTime()
+	b.countLate()
 	// Cumulative counters rise from cycle to cycle and drop only when
 	// the driver or the box restarts; per-scan counters go up and down.
 	r.Cumulative = r.CounterRises > 0 && r.CounterDrops*10 <= r.CounterRises
@@ -494,6 +501,19 @@ func (b *builder) finishTime() {
 		}
 	}
 	b.starts = nil
+}
+
+// countLate counts the pushes that waited longer than LateAfter.
+func (b *builder) countLate() {
+	r := b.r
+	r.LateAfter = LateAfter(r.Interval)
+	for _, w := range b.waits {
+		if w > r.LateAfter {
+			r.Late++
+			r.LongestWait = max(r.LongestWait, w)
+		}
+	}
+	b.waits = nil
 }
 
 // GapFactor: a pause longer than this many cycle intervals between two

@@ -177,8 +177,8 @@ func TestLateDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	// Fresh cycles, stored as they end: on time.
-	now := time.Now().Add(-time.Minute)
+	// Fresh cycles, stored within three intervals of their end: on time.
+	now := time.Now().Add(-24 * time.Second)
 	var entries []push.Entry
 	for i := range 3 {
 		b := batch.Batch{Started: now.Add(time.Duration(i) * 10 * time.Second), Interface: "wlan0"}
@@ -199,7 +199,7 @@ func TestLateDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Late != 0 || r.Pulled != 1 || r.Cycles != 3 {
-		t.Errorf("late %d, pulled %d of %d cycles", r.Late, r.Pulled, r.Cycles)
+	if r.Late != 0 || r.Pulled != 1 || r.Cycles != 3 || r.LateAfter != 30*time.Second {
+		t.Errorf("late %d (after %v), pulled %d of %d cycles", r.Late, r.LateAfter, r.Pulled, r.Cycles)
 	}
 }

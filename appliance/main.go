@@ -208,7 +208,7 @@ func (e *env) run(ctx context.Context) {
 
 	if wantTailnet && sp != nil {
 		e.startTailnet(ctx, tailsvc.Deps{Port: tailsvc.WireGuardPort, Config: cfg, Spool: sp, Key: key,
-			Radio: func() string { return radio.Load().(string) }, Scan: counts.Snapshot, Version: st.Version, Boot: e.boot(), Log: e.log, Notef: con.Printf},
+			Radio: func() string { return radio.Load().(string) }, Scan: counts.Snapshot, Version: st.Version, Boot: pull.ReadBoot(e.procRoot), Log: e.log, Notef: con.Printf},
 			func(s string) { b.Update(func(st *banner.State) { st.Tailnet = s }) })
 	}
 	go e.watchListeners(ctx)
@@ -243,17 +243,6 @@ func (e *env) hostKey(st *banner.State) *hostkey.Key {
 	return nil
 }
 
-// boot is what the box booted: root= of its kernel command line and the
-// kernel's release.
-func (e *env) boot() *pull.Boot {
-	cmdline, _ := os.ReadFile(e.procRoot + "/cmdline")
-	b := &pull.Boot{Root: pull.RootFromCmdline(string(cmdline))}
-	if rel, err := os.ReadFile(e.procRoot + "/sys/kernel/osrelease"); err == nil {
-		b.Kernel = strings.TrimSpace(string(rel))
-	}
-	return b
-}
-
 // watchState keeps the banner's network, clock and spool lines current.
 func (e *env) watchState(ctx context.Context, b *banner.Banner, cfg *config.Config, sp *spool.Spool) {
 	if e.watchNetwork != nil {
@@ -262,26 +251,17 @@ func (e *env) watchState(ctx context.Context, b *banner.Banner, cfg *config.Conf
 	if e.watchClock != nil {
 		go e.watchClock(ctx, cfg, func(s string) { b.Update(func(st *banner.State) { st.Clock = s }) })
 	}
-	spoolLine := func() string {
-		if sp == nil {
-			return "NONE - observations are not kept"
-		}
-		stats, err := sp.Stats()
-		if err != nil {
-			return "ERROR: " + err.Error()
-		}
-		return stats.Health(time.Now())
-	}
-	b.Update(func(st *banner.State) { st.Spool = spoolLine() })
+	b.Update(func(st *banner.State) { st.Spool = sp.HealthLine(time.Now()) })
 	go func() {
+		t := time.NewTicker(spoolCheckEvery)
+		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(spoolCheckEvery):
+			case now := <-t.C:
+				b.Update(func(st *banner.State) { st.Spool = sp.HealthLine(now) })
 			}
-			line := spoolLine()
-			b.Update(func(st *banner.State) { st.Spool = line })
 		}
 	}()
 }
@@ -293,19 +273,7 @@ const spoolCheckEvery = 30 * time.Second
 func (e *env) watchListeners(ctx context.Context) {
 	allowed := append(listeners.GokrazyDHCP(),
 		listeners.Allowed{Proto: "udp", Port: tailsvc.WireGuardPort, Owner: "/user/appliance", Why: "tailnet WireGuard"})
-	last := ""
-	for n := 0; ; n++ {
-		ls, err := listeners.Read(e.procRoot)
-		if line := listeners.Summary(ls, err, e.addrs(), allowed); line != last {
-			e.con.Lines(line)
-			last = line
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(e.listenerEvery(n)):
-		}
-	}
+	listeners.Watch(ctx, e.procRoot, e.addrs, allowed, e.listenerEvery, func(line string) { e.con.Lines(line) })
 }
 
 // configErrorLine is the one console line for a broken config. The config

@@ -357,8 +357,11 @@ type meter struct {
 
 func (m *meter) Read(p []byte) (int, error) {
 	n, err := m.r.Read(p)
+	if n == 0 {
+		return n, err
+	}
 	m.done += int64(n)
-	if now := time.Now(); now.After(m.next) || (err == io.EOF || m.done == m.total) {
+	if now := time.Now(); now.After(m.next) || m.done == m.total {
 		m.next = now.Add(time.Second)
 		fmt.Fprintf(m.w, "  %s: %d of %d MiB (%d%%)\n", m.what, m.done>>20, m.total>>20, 100*m.done/max(m.total, 1))
 	}

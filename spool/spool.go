@@ -858,6 +858,19 @@ func (st Stats) Health(now time.Time) string {
 	return "ok"
 }
 
+// HealthLine is the banner's spool line: Health, or why there is none. A
+// nil spool (it could not be opened) keeps nothing.
+func (s *Spool) HealthLine(now time.Time) string {
+	if s == nil {
+		return "NONE - observations are not kept"
+	}
+	st, err := s.Stats()
+	if err != nil {
+		return "ERROR: " + err.Error()
+	}
+	return st.Health(now)
+}
+
 // Stats returns the spool's counters.
 func (s *Spool) Stats() (Stats, error) {
 	var st Stats

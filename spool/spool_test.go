@@ -354,4 +354,8 @@ func TestHealth(t *testing.T) {
 			t.Errorf("%q: %d columns", got, n)
 		}
 	}
+	var none *Spool
+	if got := none.HealthLine(now); got != "NONE - observations are not kept" {
+		t.Errorf("no spool: %q", got)
+	}
 }

@@ -5,6 +5,7 @@ package listeners
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // What counts as listening, from /proc/net/{tcp,tcp6,udp,udp6}:
@@ -271,4 +273,23 @@ func InterfaceAddrs() string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Watch checks the listeners now and then again after every(n) for the
+// n-th check, until ctx ends, and calls print with the summary line
+// whenever it changes. addrs gives the box's addresses for the line.
+func Watch(ctx context.Context, procRoot string, addrs func() string, allowed []Allowed, every func(n int) time.Duration, print func(line string)) {
+	last := ""
+	for n := 0; ; n++ {
+		ls, err := Read(procRoot)
+		if line := Summary(ls, err, addrs(), allowed); line != last {
+			print(line)
+			last = line
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every(n)):
+		}
+	}
 }

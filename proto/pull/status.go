@@ -2,6 +2,7 @@ package pull
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -52,4 +53,15 @@ func RootFromCmdline(cmdline string) string {
 		}
 	}
 	return ""
+}
+
+// ReadBoot reads what a Linux system booted from its proc file system
+// (procRoot is /proc): root= of /proc/cmdline and the kernel release.
+func ReadBoot(procRoot string) *Boot {
+	cmdline, _ := os.ReadFile(procRoot + "/cmdline")
+	b := &Boot{Root: RootFromCmdline(string(cmdline))}
+	if rel, err := os.ReadFile(procRoot + "/sys/kernel/osrelease"); err == nil {
+		b.Kernel = strings.TrimSpace(string(rel))
+	}
+	return b
 }

@@ -1,6 +1,10 @@
 package pull
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 func TestBootPartition(t *testing.T) {
 	// /proc/cmdline of the amd64 VM after an update.
@@ -14,5 +18,18 @@ func TestBootPartition(t *testing.T) {
 		if _, _, err := (Boot{Root: bad}).Partition(); err == nil {
 			t.Errorf("Partition of %q: no error", bad)
 		}
+	}
+}
+
+func TestReadBoot(t *testing.T) {
+	proc := t.TempDir()
+	os.MkdirAll(filepath.Join(proc, "sys", "kernel"), 0o755)
+	os.WriteFile(filepath.Join(proc, "cmdline"), []byte("console=tty1 root=PARTUUID=1234abcd-03 init=/gokrazy/init\n"), 0o644)
+	os.WriteFile(filepath.Join(proc, "sys", "kernel", "osrelease"), []byte("6.12.47-v8\n"), 0o644)
+	if b := ReadBoot(proc); b.Root != "PARTUUID=1234abcd-03" || b.Kernel != "6.12.47-v8" {
+		t.Errorf("ReadBoot: %+v", b)
+	}
+	if b := ReadBoot(filepath.Join(proc, "missing")); b.Root != "" || b.Kernel != "" {
+		t.Errorf("ReadBoot of nothing: %+v", b)
 	}
 }

@@ -30,8 +30,17 @@ type SelfStatuser interface {
 //     Sec-Fetch-Site and Origin as net/http's CrossOriginProtection does
 //     (a "simple" text/plain POST needs no preflight);
 //   - cross-site reads and subresource loads (fetch, img, script) of any
-//     method; a top-level navigation by a link is let through, since the
-//     page cannot read what it opens.
+//     method, when the browser says so; a top-level navigation by a link
+//     is let through, since the page cannot read what it opens.
+//
+// Browsers send the Sec-Fetch-* headers only to secure origins (HTTPS,
+// localhost): to http://box on the tailnet, Chromium sends none. There,
+// unsafe methods are still refused by their Origin header, and a name
+// rebound to the node by its Host, but a cross-site GET (an image, a
+// script tag) arrives like any other GET. It can neither change anything
+// (every handler behind this guard that acts, gokrazy's included, wants
+// POST or PUT) nor be read by the page (the same-origin policy; no CORS
+// headers are ever sent).
 //
 // Tools that are not browsers (surveyctl, curl, the box's push loop) send
 // none of these headers and pass, as long as they name the node as it is

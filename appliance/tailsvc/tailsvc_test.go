@@ -57,7 +57,7 @@ type recorder struct {
 
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
-	r.got = append(r.got, req.Method+" "+req.URL.Path+" "+req.Host)
+	r.got = append(r.got, req.Method+" "+req.URL.Path+" "+req.Host+" site="+req.Header.Get("Sec-Fetch-Site")+" mode="+req.Header.Get("Sec-Fetch-Mode")+" referer="+req.Header.Get("Referer"))
 	r.mu.Unlock()
 	io.WriteString(w, "gokrazy")
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,37 +18,6 @@ import (
 	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/uploader"
 )
-
-// proxy forwards connections to 127.0.0.1:PORT through node to target
-// (a tailnet address), so that Chromium, which cannot join the test
-// tailnet, reaches a tailnet service as that node.
-func proxy(t *testing.T, ctx context.Context, node *tsnet.Server, target string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				u, err := node.Dial(ctx, "tcp", target)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				go io.Copy(u, c)
-				io.Copy(c, u)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
 
 // TestServe: `surveyctl serve -allow tag:surveyops -boxes tag:surveybox`
 // is the collector a box pushes to and shows the fleet and the box's
@@ -147,7 +115,7 @@ func TestServe(t *testing.T) {
 	}
 
 	// The operator's browser, through the operator's node.
-	addr := proxy(t, ctx, viewer, "collector:80")
+	addr := tailtest.Forward(t, ctx, viewer, "collector:80")
 	b := browsertest.Start(t, browsertest.Options{HostRules: "MAP collector " + addr})
 	fleet := b.Open("http://collector/")
 	var rows []string

@@ -154,6 +154,11 @@ func decode(body []byte) ([]Entry, uint64, error) {
 		if n <= 0 {
 			return 0, fmt.Errorf("%w: bad %s", ErrMalformed, what)
 		}
+		// Append writes minimal varints: a padded one is not from a
+		// box, and refusing it keeps one encoding per upload.
+		if n != len(binary.AppendUvarint(nil, v)) {
+			return 0, fmt.Errorf("%w: %s not minimally encoded", ErrMalformed, what)
+		}
 		d = d[n:]
 		return v, nil
 	}

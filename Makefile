@@ -6,7 +6,9 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 # (the seed corpora also run as plain tests in `go test`).
 FUZZ ?= ./wifi:FuzzParseElements ./wifi:FuzzDeriveSecurity ./survey:FuzzDecodeBSS \
 	./survey:FuzzDecodeSurveyInfo ./survey:FuzzDecodeScanStream ./proto/batch:FuzzDecode \
-	./proto/push:FuzzDecode ./internal/testbed:FuzzParseIWScan
+	./proto/push:FuzzDecode ./internal/testbed:FuzzParseIWScan ./config:FuzzParse \
+	./proto/pull:FuzzBootPartition ./appliance/banner:FuzzParseConsoles \
+	./remoteupdate:FuzzImageParts ./flash:FuzzDecodePlist
 FUZZTIME ?= 10s
 # The operator's tool must build for the machines operators use.
 CROSS ?= darwin/arm64 darwin/amd64 windows/amd64 linux/arm64

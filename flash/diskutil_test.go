@@ -272,3 +272,18 @@ func TestBoundedBuffer(t *testing.T) {
 		t.Errorf("buffer %q, over %v", b.String(), b.over)
 	}
 }
+
+// FuzzDecodePlist: diskutil's output is parsed without panicking or
+// recursing without bound, whatever it holds.
+func FuzzDecodePlist(f *testing.F) {
+	f.Add([]byte(plist(`<key>DeviceNode</key><string>/dev/disk4</string><key>Size</key><integer>31914983424</integer><key>Internal</key><false/>`)))
+	f.Add([]byte(`<plist><dict><key>a</key><array><dict><key>b</key><array></array></dict></array></dict></plist>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := decodePlist(b)
+		if err == nil {
+			d.str("DeviceNode")
+			d.integer("Size")
+			d.physicalStores()
+		}
+	})
+}

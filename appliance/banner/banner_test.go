@@ -207,3 +207,18 @@ func TestConsoleIsASCII(t *testing.T) {
 		t.Errorf("console got %q, want %q", got, want)
 	}
 }
+
+// FuzzParseConsoles: whatever /proc/consoles holds, the names it yields
+// stay inside /dev (they are joined to it and opened for writing).
+func FuzzParseConsoles(f *testing.F) {
+	f.Add("tty1                 -WU (E  p  )    4:1\nttyS0                -W- (E  p a)    4:64\nnetcon0              -W- (E     )\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		seen := map[string]bool{}
+		for _, n := range ParseConsoles(text) {
+			if n == "" || strings.ContainsAny(n, "/.") || filepath.Join("/dev", n) != "/dev/"+n || seen[n] {
+				t.Fatalf("console name %q", n)
+			}
+			seen[n] = true
+		}
+	})
+}

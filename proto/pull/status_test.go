@@ -1,8 +1,10 @@
 package pull
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -32,4 +34,25 @@ func TestReadBoot(t *testing.T) {
 	if b := ReadBoot(filepath.Join(proc, "missing")); b.Root != "" || b.Kernel != "" {
 		t.Errorf("ReadBoot of nothing: %+v", b)
 	}
+}
+
+func FuzzBootPartition(f *testing.F) {
+	f.Add("PARTUUID=1234abcd-03")
+	f.Add("PARTUUID=-02")
+	f.Add("/dev/mmcblk0p2")
+	f.Fuzz(func(t *testing.T, root string) {
+		id, part, err := Boot{Root: root}.Partition()
+		if err != nil {
+			return
+		}
+		if part != 2 && part != 3 {
+			t.Fatalf("%q: partition %d", root, part)
+		}
+		if want := fmt.Sprintf("PARTUUID=%08x-%02d", id, part); !strings.EqualFold(root, want) {
+			t.Fatalf("%q accepted as %s", root, want)
+		}
+		if RootFromCmdline("a root="+root+" b") != root {
+			t.Fatalf("RootFromCmdline lost %q", root)
+		}
+	})
 }

@@ -30,7 +30,7 @@ var soakFor = flag.Duration("soak.duration", 10*time.Minute, "how long the storm
 // go down and come back, until the host says stop.
 func soakScript(director, gateway string) string {
 	return fmt.Sprintf(`
-mkdir -p /perm && mount -t tmpfs -o size=64m perm /perm && mkdir -p /perm/surveybox
+mkdir -p /perm && mount -t ext4 /dev/vda /perm && mkdir -p /perm/surveybox
 hostname %[2]s
 TS_AUTHKEY=tskey-auth-soak GOKRAZY_FIRST_START=1 /user/appliance > /out/appliance.log 2>&1 &
 APP=$!
@@ -112,6 +112,7 @@ func TestSoak(t *testing.T) {
 	opts.Files = map[string]string{"/user/appliance": bins.appliance}
 	opts.Contents["/etc/surveybox/config.json"] = boxConfig(ctl.URL)
 	opts.Network = &testbed.Network{Tap: br.Tap, Addr: br.GuestIP(10) + "/24", Gateway: br.HostIP}
+	opts.Disks = []string{permDisk(t, filepath.Join(t.TempDir(), "perm.img"))}
 	host, port, _ := net.SplitHostPort(dirLn.Addr().String())
 	opts.Script = soakScript(host+" "+port, br.HostIP)
 	opts.MemoryMB = 768

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 CACHE="${SURVEYBOX_CACHE:-${HOME:-/root}/.cache/surveybox}"
-STAMP_VERSION=4
+STAMP_VERSION=5
 STAMP="$CACHE/.stamp-v$STAMP_VERSION"
 
 die() { echo "fetch-assets: ERROR: $*" >&2; exit 1; }
@@ -134,7 +134,9 @@ echo "$kver" >"$CACHE/kernel-version"
 K="$R/lib/modules/$kver/kernel"
 keep="$work/keep"
 mkdir -p "$keep/drivers/net" "$keep/fs"
-for d in net crypto lib arch drivers/net/wireless drivers/net/virtio_net.ko drivers/net/net_failover.ko drivers/virtio drivers/char/hw_random fs/9p fs/netfs; do
+# Disks (Options.Disks): virtio_blk, and ext4 for a /perm like the box's.
+for d in net crypto lib arch drivers/net/wireless drivers/net/virtio_net.ko drivers/net/net_failover.ko drivers/virtio drivers/char/hw_random fs/9p fs/netfs \
+	drivers/block/virtio_blk.ko fs/ext4 fs/jbd2 fs/mbcache.ko; do
 	[ -e "$K/$d" ] && mkdir -p "$keep/$(dirname "$d")" && mv "$K/$d" "$keep/$d"
 done
 rm -rf "$K" && mv "$keep" "$K"

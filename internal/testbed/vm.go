@@ -63,6 +63,9 @@ type Options struct {
 	// ExtraModules are loaded (with dependencies) after the base wireless
 	// and crypto modules and before mac80211_hwsim.
 	ExtraModules []string
+	// Disks are host files (raw images) attached read-write as virtio
+	// disks: /dev/vda, /dev/vdb, … in order. ext4 is loaded with them.
+	Disks []string
 	// Network, if set, gives the guest an Ethernet interface (eth0) on a
 	// host tap device, with a static address; otherwise the guest has no
 	// network at all.
@@ -163,6 +166,12 @@ func Run(ctx context.Context, a Assets, opts Options) (*Result, error) {
 			"-device", "virtio-net-pci,netdev=n0,mac="+mac)
 	} else {
 		args = append(args, "-net", "none")
+	}
+	for _, d := range opts.Disks {
+		if strings.ContainsAny(d, ",") {
+			return nil, fmt.Errorf("disk %q: qemu cannot take a comma in a path", d)
+		}
+		args = append(args, "-drive", "file="+d+",format=raw,if=virtio")
 	}
 	// /dev/kvm exists on some CI VMs without working nested virtualisation
 	// (the guest then hangs silently), so KVM is opt-in.
@@ -378,6 +387,11 @@ func buildInitramfs(a Assets, opts Options, out string) error {
 	want := append(append(append([]string{}, baseModules...), opts.ExtraModules...), "mac80211_hwsim")
 	if opts.Network != nil {
 		want = append(want, "virtio_pci", "virtio_net")
+	}
+	if len(opts.Disks) > 0 {
+		// ext4 asks the crypto API for crc32c, which no module dependency
+		// names.
+		want = append(want, "virtio_pci", "virtio_blk", "crc32c_generic", "ext4")
 	}
 	mods, err := resolveModules(idx, want)
 	if err != nil {

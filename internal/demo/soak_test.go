@@ -70,6 +70,9 @@ func TestSoak(t *testing.T) {
 	if out == "" {
 		out = t.TempDir()
 	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	data := filepath.Join(out, "soak-collector")
 	os.RemoveAll(data)
 	assets, err := testbed.FindAssets()

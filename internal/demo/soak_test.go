@@ -42,8 +42,8 @@ done ) &
   done; echo $n > /out/storm-accepted ) &
 ( k=0; while [ ! -e /tmp/stop-storm ]; do
 	ap_stop wlan2; ap_stop wlan5; sleep 3; ap_start wlan2; ap_start wlan5; ap_wait -t 30 wlan2 wlan5
-	k=$((k+1)); sleep 20
-  done; echo $k > /out/ap-restarts ) &
+	k=$((k+1)); echo $k > /out/ap-restarts; sleep 20
+  done ) &
 i=0
 while kill -0 $APP 2>/dev/null; do
 	cmd=$(echo "next $i" | nc -w 5 %[1]s 2>/dev/null)

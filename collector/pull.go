@@ -99,53 +99,7 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		}
 	}
 
-	var pending []push.Entry
-	pendingBytes := 0
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		r, err := st.Put(box, res.Spool, SourcePull, pending)
-		if err != nil {
-			return err
-		}
-		res.Cycles += r.Stored
-		res.Duplicates += r.Duplicates
-		res.Quarantined += r.Quarantined
-		res.Records += r.Records
-		res.HighSeq = max(res.HighSeq, r.Acked)
-		pending, pendingBytes = pending[:0], 0
-		return nil
-	}
-	var cycle *pull.Line
-	var records []pull.Line
-	closeCycle := func() error {
-		if cycle == nil {
-			return nil
-		}
-		c := cycle
-		cycle = nil
-		want := c.LastSeq - c.Seq + 1
-		got := uint64(len(records))
-		if got == 0 && c.LastSeq == c.Seq {
-			got = 1 // a cycle without records
-		}
-		if c.Seq <= res.After || got != want {
-			return nil // partial: before our resume point or cut
-		}
-		b := pull.Batch(*c, records)
-		data, err := batch.Encode(&b)
-		if err != nil {
-			return fmt.Errorf("cycle %d-%d: %w", c.Seq, c.LastSeq, err)
-		}
-		pending = append(pending, push.Entry{FirstSeq: c.Seq, LastSeq: c.LastSeq, Data: data})
-		pendingBytes += len(data)
-		if len(pending) >= 512 || pendingBytes >= 4<<20 {
-			return flush()
-		}
-		return nil
-	}
-
+	p := &puller{st: st, box: box, spool: id, res: &res}
 	sc := bufio.NewScanner(body)
 	sc.Buffer(nil, pull.MaxLineBytes)
 	var streamErr error
@@ -155,51 +109,9 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 			streamErr = fmt.Errorf("pulling from %s: stream cut or bad line after sequence %d (%v); run pull again to resume", box, res.HighSeq, err)
 			break
 		}
-		switch l.Kind {
-		case pull.KindCycle, pull.KindEnd, pull.KindCorrupt:
-			if l.Spool != id {
-				streamErr = fmt.Errorf("pulling from %s: a %s line of spool %v in a stream of spool %v", box, l.Kind, l.Spool, id)
-				break
-			}
-		}
-		if streamErr != nil {
-			break
-		}
-		switch l.Kind {
-		case pull.KindCycle:
-			if err := closeCycle(); err != nil {
-				return res, errors.Join(err, flush())
-			}
-			if l.LastSeq < l.Seq || l.Seq == 0 {
-				streamErr = fmt.Errorf("pulling from %s: bad cycle %d-%d", box, l.Seq, l.LastSeq)
-				break
-			}
-			lc := l
-			cycle, records = &lc, records[:0]
-		case pull.KindBSS, pull.KindChannel:
-			if cycle == nil || l.Seq < cycle.Seq || l.Seq > cycle.LastSeq || len(records) >= maxCycleRecords {
-				streamErr = fmt.Errorf("pulling from %s: record %d outside its cycle", box, l.Seq)
-				break
-			}
-			records = append(records, l)
-		case pull.KindCorrupt:
-			// A batch the box stored but cannot decode: kept apart, as
-			// the collector keeps such uploads.
-			if err := closeCycle(); err != nil {
-				return res, errors.Join(err, flush())
-			}
-			cycle = nil
-			if l.LastSeq < l.Seq || l.Seq == 0 {
-				streamErr = fmt.Errorf("pulling from %s: bad corrupt batch %d-%d", box, l.Seq, l.LastSeq)
-				break
-			}
-			if l.Seq > res.After {
-				pending = append(pending, push.Entry{FirstSeq: l.Seq, LastSeq: l.LastSeq, Data: l.Data,
-					Err: fmt.Errorf("%w %d-%d: the box says: %s", push.ErrCorrupt, l.Seq, l.LastSeq, l.Corrupt)})
-				pendingBytes += len(l.Data)
-			}
-		case pull.KindEnd:
-			res.Complete, res.NextSeq = true, l.NextSeq
+		var storeErr error
+		if streamErr, storeErr = p.line(l); storeErr != nil {
+			return res, errors.Join(storeErr, p.flush())
 		}
 		if streamErr != nil {
 			break
@@ -212,10 +124,10 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 	}
 	// A cycle with all its records is complete even if the stream was cut
 	// right after it.
-	if err := closeCycle(); err != nil {
-		return res, errors.Join(err, flush())
+	if err := p.closeCycle(); err != nil {
+		return res, errors.Join(err, p.flush())
 	}
-	if err := flush(); err != nil {
+	if err := p.flush(); err != nil {
 		return res, err
 	}
 	if streamErr != nil {
@@ -225,6 +137,110 @@ func Pull(ctx context.Context, client *http.Client, baseURL, box string, st *Sto
 		return res, fmt.Errorf("pulling from %s: stream cut after sequence %d; run pull again to resume", box, res.HighSeq)
 	}
 	return res, nil
+}
+
+// puller turns a pull stream's lines into stored cycles.
+type puller struct {
+	st    *Store
+	box   string
+	spool batch.SpoolID
+	res   *PullResult
+
+	pending      []push.Entry // decoded cycles not yet stored
+	pendingBytes int
+	cycle        *pull.Line  // the cycle whose records are arriving
+	records      []pull.Line // its records so far
+}
+
+// line takes one line of the stream. streamErr means the stream is bad
+// (stop reading, keep what was stored); storeErr that storing failed.
+func (p *puller) line(l pull.Line) (streamErr, storeErr error) {
+	switch l.Kind {
+	case pull.KindCycle, pull.KindEnd, pull.KindCorrupt:
+		if l.Spool != p.spool {
+			return fmt.Errorf("pulling from %s: a %s line of spool %v in a stream of spool %v", p.box, l.Kind, l.Spool, p.spool), nil
+		}
+	}
+	switch l.Kind {
+	case pull.KindCycle:
+		if err := p.closeCycle(); err != nil {
+			return nil, err
+		}
+		if l.LastSeq < l.Seq || l.Seq == 0 {
+			return fmt.Errorf("pulling from %s: bad cycle %d-%d", p.box, l.Seq, l.LastSeq), nil
+		}
+		p.cycle, p.records = &l, p.records[:0]
+	case pull.KindBSS, pull.KindChannel:
+		if p.cycle == nil || l.Seq < p.cycle.Seq || l.Seq > p.cycle.LastSeq || len(p.records) >= maxCycleRecords {
+			return fmt.Errorf("pulling from %s: record %d outside its cycle", p.box, l.Seq), nil
+		}
+		p.records = append(p.records, l)
+	case pull.KindCorrupt:
+		// A batch the box stored but cannot decode: kept apart, as the
+		// collector keeps such uploads.
+		if err := p.closeCycle(); err != nil {
+			return nil, err
+		}
+		p.cycle = nil
+		if l.LastSeq < l.Seq || l.Seq == 0 {
+			return fmt.Errorf("pulling from %s: bad corrupt batch %d-%d", p.box, l.Seq, l.LastSeq), nil
+		}
+		if l.Seq > p.res.After {
+			p.pending = append(p.pending, push.Entry{FirstSeq: l.Seq, LastSeq: l.LastSeq, Data: l.Data,
+				Err: fmt.Errorf("%w %d-%d: the box says: %s", push.ErrCorrupt, l.Seq, l.LastSeq, l.Corrupt)})
+			p.pendingBytes += len(l.Data)
+		}
+	case pull.KindEnd:
+		p.res.Complete, p.res.NextSeq = true, l.NextSeq
+	}
+	return nil, nil
+}
+
+// flush stores the pending cycles.
+func (p *puller) flush() error {
+	if len(p.pending) == 0 {
+		return nil
+	}
+	r, err := p.st.Put(p.box, p.res.Spool, SourcePull, p.pending)
+	if err != nil {
+		return err
+	}
+	p.res.Cycles += r.Stored
+	p.res.Duplicates += r.Duplicates
+	p.res.Quarantined += r.Quarantined
+	p.res.Records += r.Records
+	p.res.HighSeq = max(p.res.HighSeq, r.Acked)
+	p.pending, p.pendingBytes = p.pending[:0], 0
+	return nil
+}
+
+// closeCycle encodes the cycle whose records have arrived, if all of them
+// did and it is after the resume point, and stores in batches.
+func (p *puller) closeCycle() error {
+	if p.cycle == nil {
+		return nil
+	}
+	c := p.cycle
+	p.cycle = nil
+	want := c.LastSeq - c.Seq + 1
+	got := uint64(len(p.records))
+	if got == 0 && c.LastSeq == c.Seq {
+		got = 1 // a cycle without records
+	}
+	if c.Seq <= p.res.After || got != want {
+		return nil // partial: before our resume point or cut
+	}
+	b := pull.Batch(*c, p.records)
+	data, err := batch.Encode(&b)
+	if err != nil {
+		return fmt.Errorf("cycle %d-%d: %w", c.Seq, c.LastSeq, err)
+	}
+	p.pending = append(p.pending, push.Entry{FirstSeq: c.Seq, LastSeq: c.LastSeq, Data: data})
+	p.pendingBytes += len(data)
+	if len(p.pending) >= 512 || p.pendingBytes >= 4<<20 {
+		return p.flush()
+	}
+	return nil
 }
 
 // pullIdleTimeout bounds the wait for the next byte of a pull.

@@ -149,36 +149,9 @@ func Run(ctx context.Context, a Assets, opts Options) (*Result, error) {
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	args := []string{
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-m", strconv.Itoa(opts.MemoryMB), "-smp", strconv.Itoa(opts.CPUs),
-		"-kernel", a.Kernel(), "-initrd", initrd,
-		"-append", "console=ttyS0 panic=-1 quiet",
-		"-serial", "file:" + consolePath,
-		"-serial", "file:" + dataPath,
-	}
-	if n := opts.Network; n != nil {
-		mac := n.MAC
-		if mac == "" {
-			mac = "52:54:00:77:00:10"
-		}
-		args = append(args, "-netdev", "tap,id=n0,ifname="+n.Tap+",script=no,downscript=no",
-			"-device", "virtio-net-pci,netdev=n0,mac="+mac)
-	} else {
-		args = append(args, "-net", "none")
-	}
-	for _, d := range opts.Disks {
-		if strings.ContainsAny(d, ",") {
-			return nil, fmt.Errorf("disk %q: qemu cannot take a comma in a path", d)
-		}
-		args = append(args, "-drive", "file="+d+",format=raw,if=virtio")
-	}
-	// /dev/kvm exists on some CI VMs without working nested virtualisation
-	// (the guest then hangs silently), so KVM is opt-in.
-	if os.Getenv("SURVEYBOX_KVM") == "1" {
-		args = append(args, "-accel", "kvm", "-cpu", "host")
-	} else {
-		args = append(args, "-accel", "tcg")
+	args, err := qemuArgs(a, opts, initrd, consolePath, dataPath)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, qemu, args...)
 	cmd.WaitDelay = 5 * time.Second
@@ -276,6 +249,43 @@ func Run(ctx context.Context, a Assets, opts Options) (*Result, error) {
 		return res, fmt.Errorf("testbed script exited with status %d; output:\n%s", res.ScriptExit, tail(res.ScriptOutput, 40))
 	}
 	return res, nil
+}
+
+// qemuArgs is qemu's command line for a run: the kernel and initramfs, the
+// console and data serial ports to files, the network, the disks.
+func qemuArgs(a Assets, opts Options, initrd, consolePath, dataPath string) ([]string, error) {
+	args := []string{
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-m", strconv.Itoa(opts.MemoryMB), "-smp", strconv.Itoa(opts.CPUs),
+		"-kernel", a.Kernel(), "-initrd", initrd,
+		"-append", "console=ttyS0 panic=-1 quiet",
+		"-serial", "file:" + consolePath,
+		"-serial", "file:" + dataPath,
+	}
+	if n := opts.Network; n != nil {
+		mac := n.MAC
+		if mac == "" {
+			mac = "52:54:00:77:00:10"
+		}
+		args = append(args, "-netdev", "tap,id=n0,ifname="+n.Tap+",script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev=n0,mac="+mac)
+	} else {
+		args = append(args, "-net", "none")
+	}
+	for _, d := range opts.Disks {
+		if strings.ContainsAny(d, ",") {
+			return nil, fmt.Errorf("disk %q: qemu cannot take a comma in a path", d)
+		}
+		args = append(args, "-drive", "file="+d+",format=raw,if=virtio")
+	}
+	// /dev/kvm exists on some CI VMs without working nested virtualisation
+	// (the guest then hangs silently), so KVM is opt-in.
+	if os.Getenv("SURVEYBOX_KVM") == "1" {
+		args = append(args, "-accel", "kvm", "-cpu", "host")
+	} else {
+		args = append(args, "-accel", "tcg")
+	}
+	return args, nil
 }
 
 func tail(s string, n int) string {

@@ -39,7 +39,7 @@ func (b Boot) Partition() (diskID uint32, part int, err error) {
 		return 0, 0, fmt.Errorf("root %q: disk ID: %w", b.Root, err)
 	}
 	p, err := strconv.Atoi(num)
-	if err != nil || (p != 2 && p != 3) {
+	if err != nil || num[0] != '0' || (p != 2 && p != 3) {
 		return 0, 0, fmt.Errorf("root %q: partition %q is not 02 or 03", b.Root, num)
 	}
 	return uint32(d), p, nil

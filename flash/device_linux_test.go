@@ -101,7 +101,10 @@ func TestInspectRefusesWhatIsNotADisk(t *testing.T) {
 }
 
 // TestInspectRefusesSystemDisk asks Inspect about the disk / is on. Inspect
-// writes nothing, so a wrong answer here costs nothing but the test.
+// writes nothing, so a wrong answer here costs nothing but the test. Where
+// / is on no block device (a container's overlay, a tmpfs), a loop device
+// stands in for the system disk: the probe reads a mountinfo that says /
+// is mounted from it, and the kernel's real /sys.
 func TestInspectRefusesSystemDisk(t *testing.T) {
 	p := linuxProbe{sys: "/sys", proc: "/proc"}
 	mounts, err := p.mounts()
@@ -115,7 +118,21 @@ func TestInspectRefusesSystemDisk(t *testing.T) {
 		}
 	}
 	if root == "" {
-		t.Skip("/ is not on a block device here (container or tmpfs root): nothing to refuse")
+		requireTools(t, "losetup")
+		root = loopDevice(t, filepath.Join(t.TempDir(), "system.img"), 64<<20)
+		_, num, err := blockDevice(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.proc = t.TempDir()
+		if err := os.MkdirAll(filepath.Join(p.proc, "self"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		info := fmt.Sprintf("22 1 %s / / rw,relatime shared:1 - ext4 %s rw\n", num, root)
+		if err := os.WriteFile(filepath.Join(p.proc, "self", "mountinfo"), []byte(info), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("/ is on no block device here: %s stands in for the system disk", root)
 	}
 	_, num, err := blockDevice(root)
 	if err != nil {
@@ -130,7 +147,7 @@ func TestInspectRefusesSystemDisk(t *testing.T) {
 		t.Fatalf("no disk found under %s", root)
 	}
 	for _, disk := range disks {
-		_, err := Inspect(t.Context(), "/dev/"+disk)
+		_, err := p.inspect("/dev/" + disk)
 		if err == nil || !strings.Contains(err.Error(), "holds the running system") || !strings.Contains(err.Error(), "mounted on /") {
 			t.Errorf("Inspect(/dev/%s), the disk of / (%s) = %v, want a refusal naming the running system", disk, root, err)
 		}

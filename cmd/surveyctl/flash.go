@@ -34,20 +34,11 @@ func flashCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 			"than the image. Needs root (sudo).\n\n")
 		fs.PrintDefaults()
 	}
-	// Flags may come before or after DEVICE.
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
+	positional, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return errUsage
 	}
 	if len(positional) != 1 || *image == "" {
 		fs.Usage()

@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -78,4 +79,21 @@ func usage(w io.Writer) {
 		"  export   write collected/pulled observations as JSON lines or CSV (surveyctl export -h)\n"+
 		"  report   write a box's site-survey report as one HTML file (surveyctl report -h)\n"+
 		"  serve    the fleet and the reports live in a browser, on the tailnet; also collects (surveyctl serve -h)\n")
+}
+
+// parseInterspersed parses fs's flags wherever they stand among the
+// positional arguments (surveyctl update -wait 2m box1 -arch arm64 box2),
+// which it returns in order. -h gives flag.ErrHelp.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

@@ -42,19 +42,11 @@ func updateCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			"an operator in the boxes' config.\n\n")
 		fs.PrintDefaults()
 	}
-	var boxes []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		boxes = append(boxes, fs.Arg(0))
-		args = fs.Args()[1:]
+	boxes, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return errUsage
 	}
 	switch {
 	case len(boxes) == 0:

@@ -77,29 +77,48 @@ func Inspect(ctx context.Context, b Box) (*State, error) {
 	return s, nil
 }
 
-// maxJSON bounds a status answer.
-const maxJSON = 1 << 20
+// maxJSON bounds a status answer; maxAnswer the others (a CRC, "ok").
+const (
+	maxJSON   = 1 << 20
+	maxAnswer = 4096
+)
+
+// call sends one request to the box and returns the body of a 200
+// answer, refusing one larger than limit.
+func call(ctx context.Context, b Box, req *http.Request, limit int64) ([]byte, error) {
+	what := req.Method + " " + req.URL.Path
+	res, err := b.HTTP.Do(req.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s: %s", what, res.Status, firstLine(body))
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("%s: answer larger than %d bytes", what, limit)
+	}
+	return body, nil
+}
+
+// request is a request to the box for path.
+func request(b Box, method, path string, body io.Reader) (*http.Request, error) {
+	return http.NewRequest(method, "http://"+b.Name+path, body)
+}
 
 func getJSON(ctx context.Context, b Box, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.Name+path, nil)
+	req, err := request(b, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
-	res, err := b.HTTP.Do(req)
+	body, err := call(ctx, b, req, maxJSON)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxJSON+1))
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, res.Status, firstLine(body))
-	}
-	if len(body) > maxJSON {
-		return fmt.Errorf("GET %s: answer larger than %d bytes", path, maxJSON)
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)
@@ -265,24 +284,13 @@ func waitBack(ctx context.Context, b Box, part int, wait time.Duration, log *slo
 }
 
 func getText(ctx context.Context, b Box, path string, s *string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.Name+path, nil)
+	req, err := request(b, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}
-	res, err := b.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 4096))
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, res.Status, firstLine(body))
-	}
+	body, err := call(ctx, b, req, maxAnswer)
 	*s = string(body)
-	return nil
+	return err
 }
 
 // put sends n bytes of r and checks the CRC-32 the box computed of what
@@ -300,20 +308,15 @@ func put(ctx context.Context, b Box, path string, r io.ReadSeeker, n int64, prog
 	if progress != nil {
 		body = &meter{r: r, w: progress, what: path, total: n, next: time.Now().Add(time.Second)}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+b.Name+path, io.NopCloser(body))
+	req, err := request(b, http.MethodPut, path, io.NopCloser(body))
 	if err != nil {
 		return err
 	}
 	req.ContentLength = n
 	req.Header.Set("X-Gokrazy-Update-Hash", "crc32")
-	res, err := b.HTTP.Do(req)
+	got, err := call(ctx, b, req, maxAnswer)
 	if err != nil {
-		return fmt.Errorf("PUT %s: %w", path, err)
-	}
-	defer res.Body.Close()
-	got, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("PUT %s: %s: %s", path, res.Status, firstLine(got))
+		return err
 	}
 	if g := strings.TrimSpace(string(got)); g != want {
 		return fmt.Errorf("PUT %s: the box wrote data with CRC-32 %q, sent %s", path, firstLine(got), want)
@@ -322,20 +325,12 @@ func put(ctx context.Context, b Box, path string, r io.ReadSeeker, n int64, prog
 }
 
 func post(ctx context.Context, b Box, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.Name+path, nil)
+	req, err := request(b, http.MethodPost, path, nil)
 	if err != nil {
 		return err
 	}
-	res, err := b.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("POST %s: %w", path, err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: %s: %s", path, res.Status, firstLine(body))
-	}
-	return nil
+	_, err = call(ctx, b, req, maxAnswer)
+	return err
 }
 
 func firstLine(b []byte) string {

@@ -1,5 +1,6 @@
 // Package cachedir names the directory where surveybox caches downloads
-// (test VM assets, Debian firmware) between runs.
+// (test VM assets, Debian firmware) and the tools tests build (tailscaled,
+// headscale) between runs.
 package cachedir
 
 import (

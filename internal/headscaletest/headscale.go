@@ -43,21 +43,8 @@ func Binary(ctx context.Context) (string, error) {
 		return "", err
 	}
 	h := sha256.Sum256(sum)
-	bin := filepath.Join(cachedir.Dir(), "headscale-"+Version+"-"+hex.EncodeToString(h[:6]))
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
-		return "", err
-	}
-	tmp := bin + ".tmp"
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp, "github.com/juanfont/headscale/cmd/headscale")
-	cmd.Dir = toolDir()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building headscale %s: %w\n%s", Version, err, out)
-	}
-	return bin, os.Rename(tmp, bin)
+	name := "headscale-" + Version + "-" + hex.EncodeToString(h[:6])
+	return cachedir.GoBinary(ctx, name, toolDir(), "github.com/juanfont/headscale/cmd/headscale")
 }
 
 // Server is a running headscale.

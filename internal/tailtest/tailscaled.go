@@ -35,21 +35,8 @@ func Tailscaled(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("finding the pinned tailscale.com: %w", err)
 	}
 	ver := strings.TrimSpace(string(out))
-	bin := filepath.Join(cachedir.Dir(), "tailscaled-"+ver+"-"+runtime.Version()+"-"+runtime.GOOS+"-"+runtime.GOARCH)
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
-		return "", err
-	}
-	tmp := bin + ".tmp"
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp, "tailscale.com/cmd/tailscaled")
-	cmd.Dir = moduleRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building tailscaled %s: %w\n%s", ver, err, out)
-	}
-	return bin, os.Rename(tmp, bin)
+	name := "tailscaled-" + ver + "-" + runtime.Version() + "-" + runtime.GOOS + "-" + runtime.GOARCH
+	return cachedir.GoBinary(ctx, name, moduleRoot(), "tailscale.com/cmd/tailscaled")
 }
 
 // TailscaledNode is a running tailscaled, in userspace-networking mode (no

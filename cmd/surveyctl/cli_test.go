@@ -30,6 +30,7 @@ import (
 	"github.com/surveybox/surveybox/pullapi"
 	"github.com/surveybox/surveybox/spool"
 	"github.com/surveybox/surveybox/uploader"
+	"tailscale.com/tsnet"
 )
 
 func TestMain(m *testing.M) {
@@ -74,6 +75,50 @@ func appendCycles(t *testing.T, sp *spool.Spool, from, n int) (c counts) {
 
 func (c counts) add(o counts) counts {
 	return counts{c.records + o.records, c.bss + o.bss, c.channels + o.channels, c.cycles + o.cycles}
+}
+
+// pushAll runs the box's push loop from its node to the collector at
+// http://collector:8080 until the spool is empty and acknowledged up to
+// records, failing the test if the command under test (name, its exit code
+// on done, its stderr in log) exits first. stop ends the push loop.
+func pushAll(t *testing.T, ctx context.Context, box *tsnet.Server, sp *spool.Spool, batchMaxBytes, records int,
+	name string, done <-chan int, log fmt.Stringer) (p *uploader.Pusher, stop func()) {
+	t.Helper()
+	p, err := uploader.New(uploader.Options{
+		Spool: sp, Client: box.HTTPClient(), Collector: "http://collector:8080", BatchMaxBytes: batchMaxBytes,
+		BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond, RequestTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushCtx, stopPush := context.WithCancel(ctx)
+	pushDone := make(chan error, 1)
+	go func() { pushDone <- p.Run(pushCtx) }()
+	stop = func() {
+		stopPush()
+		if err := <-pushDone; !errors.Is(err, context.Canceled) {
+			t.Errorf("uploader: %v", err)
+		}
+	}
+	for {
+		st, err := sp.Stats()
+		if err != nil {
+			stop()
+			t.Fatal(err)
+		}
+		if st.Entries == 0 && st.LastAck == uint64(records) {
+			return p, stop
+		}
+		select {
+		case code := <-done:
+			stop()
+			t.Fatalf("%s exited early with %d:\n%s", name, code, log.String())
+		case <-ctx.Done():
+			stop()
+			t.Fatalf("waiting for delivery: spool %+v, uploader %+v\n%s:\n%s", st, p.Status(), name, log.String())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
 }
 
 func openSpool(t *testing.T) *spool.Spool {
@@ -189,43 +234,11 @@ func TestCollectAndExport(t *testing.T) {
 	box := ctl.StartNode(t, ctx, "box", "tag:surveybox")
 	sp := openSpool(t)
 	want := appendCycles(t, sp, 0, 8)
-	p, err := uploader.New(uploader.Options{
-		Spool: sp, Client: box.HTTPClient(), Collector: "http://collector:8080",
-		BatchMaxBytes: 1 << 10, // several uploads
-		BackoffMin:    50 * time.Millisecond, BackoffMax: 500 * time.Millisecond, RequestTimeout: 10 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushCtx, stopPush := context.WithCancel(ctx)
-	pushDone := make(chan error, 1)
-	go func() { pushDone <- p.Run(pushCtx) }()
-	defer func() {
-		stopPush()
-		if err := <-pushDone; !errors.Is(err, context.Canceled) {
-			t.Errorf("uploader: %v", err)
-		}
-	}()
-
 	// The box deletes only what the collector acknowledged (stored): an
 	// empty spool acknowledged up to the last record means all is stored.
 	// The collector's bbolt is locked while collect runs.
-	for {
-		st, err := sp.Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Entries == 0 && st.LastAck == uint64(want.records) {
-			break
-		}
-		select {
-		case code := <-collectDone:
-			t.Fatalf("collect exited early with %d:\n%s", code, collectErr.String())
-		case <-ctx.Done():
-			t.Fatalf("waiting for delivery: spool %+v, uploader %+v\ncollect:\n%s", st, p.Status(), collectErr.String())
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
+	p, stopPush := pushAll(t, ctx, box, sp, 1<<10, want.records, "collect", collectDone, &collectErr) // several uploads
+	defer stopPush()
 	if s := p.Status(); s.Records != uint64(want.records) || s.Uploads < 2 {
 		t.Errorf("uploader status %+v, want %d records in several uploads", s, want.records)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/surveybox/surveybox/internal/browsertest"
 	"github.com/surveybox/surveybox/internal/tailtest"
-	"github.com/surveybox/surveybox/uploader"
 )
 
 // TestServe: `surveyctl serve -allow tag:surveyops -boxes tag:surveybox`
@@ -54,36 +52,8 @@ func TestServe(t *testing.T) {
 	box := ctl.StartNode(t, ctx, "box", "tag:surveybox")
 	sp := openSpool(t)
 	want := appendCycles(t, sp, 0, 12)
-	p, err := uploader.New(uploader.Options{Spool: sp, Client: box.HTTPClient(), Collector: "http://collector:8080",
-		BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond, RequestTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushCtx, stopPush := context.WithCancel(ctx)
-	pushDone := make(chan error, 1)
-	go func() { pushDone <- p.Run(pushCtx) }()
-	defer func() {
-		stopPush()
-		if err := <-pushDone; !errors.Is(err, context.Canceled) {
-			t.Errorf("uploader: %v", err)
-		}
-	}()
-	for {
-		st, err := sp.Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Entries == 0 && st.LastAck == uint64(want.records) {
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited early with %d:\n%s", code, serveErr.String())
-		case <-ctx.Done():
-			t.Fatalf("waiting for delivery: %+v\n%s", st, serveErr.String())
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
+	_, stopPush := pushAll(t, ctx, box, sp, 0, want.records, "serve", done, &serveErr)
+	defer stopPush()
 
 	viewer := ctl.StartNode(t, ctx, "ops", "tag:surveyops")
 	stranger := ctl.StartNode(t, ctx, "stranger", "tag:other")

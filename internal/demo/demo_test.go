@@ -32,7 +32,6 @@ import (
 	"github.com/surveybox/surveybox/collector"
 	"github.com/surveybox/surveybox/internal/tailtest"
 	"github.com/surveybox/surveybox/internal/testbed"
-	"github.com/surveybox/surveybox/internal/testnet"
 	"golang.org/x/net/html"
 )
 
@@ -250,41 +249,21 @@ type boxStatus struct {
 }
 
 func TestDemo(t *testing.T) {
-	out := *outDir
-	if out == "" {
-		out = t.TempDir()
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(out, "surveyctl")
+	r := newRig(t)
+	data := r.path("surveyctl")
 	os.RemoveAll(data)
-	assets, err := testbed.FindAssets()
-	if err != nil {
-		t.Fatalf("VM assets (make testbed-assets): %v", err)
-	}
 	start := time.Now()
 	progress := func(format string, args ...any) {
 		t.Logf("[%5.1fs] %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-
-	// The network: a bridge for the VM, the tailnet's servers on it.
-	br := testnet.NewBridge(t, t.TempDir(), false)
-	ctl := tailtest.StartControlAt(t, br.HostIP)
-	progress("test tailnet: control %s, DERP on %s", ctl.URL, br.HostIP)
-	dirLn, err := net.Listen("tcp", net.JoinHostPort(br.HostIP, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := &director{done: make(chan string, 1)}
-	go dir.serve(dirLn)
-	defer dirLn.Close()
+	progress("test tailnet: control %s, DERP on %s", r.ctl.URL, r.br.HostIP)
+	dir, ctl := r.dir, r.ctl
 
 	ctx, cancel := context.WithTimeout(context.Background(), *duration+10*time.Minute)
 	defer cancel()
 
 	// The operator's collector, pushed to by the box.
-	collectLog := newLogWriter(t, "surveyctl collect:", filepath.Join(out, "collect.log"))
+	collectLog := newLogWriter(t, "surveyctl collect:", r.path("collect.log"))
 	collect := surveyctl(ctx, collectLog, "collect", "-dir", data, "-hostname", "collector",
 		"-control-url", ctl.URL, "-advertise-tags", "tag:surveyops", "-allow", "tag:surveybox")
 	if err := collect.Start(); err != nil {
@@ -294,24 +273,11 @@ func TestDemo(t *testing.T) {
 
 	// The box.
 	sc := testbed.DemoScenario()
-	opts := sc.Options()
-	opts.Files = map[string]string{"/user/appliance": bins.appliance} // where gokrazy puts it
-	opts.Contents["/etc/surveybox/config.json"] = boxConfig(ctl.URL)
-	opts.Network = &testbed.Network{Tap: br.Tap, Addr: br.GuestIP(10) + "/24", Gateway: br.HostIP}
-	perm := permDisk(t, filepath.Join(out, "perm.img"))
-	opts.Disks = []string{perm}
-	host, port, _ := net.SplitHostPort(dirLn.Addr().String())
-	opts.Script = guestScript(host+" "+port, br.HostIP)
-	opts.MemoryMB = 768
+	perm := r.path("perm.img")
+	opts := r.boxOptions(t, sc, guestScript, perm)
 	opts.Timeout = *duration + 8*time.Minute
-	opts.Console = newLogWriter(t, "box:", filepath.Join(out, "console.log"))
-	vmDone := make(chan error, 1)
-	var vmRes *testbed.Result
-	go func() {
-		var err error
-		vmRes, err = testbed.Run(ctx, assets, opts)
-		vmDone <- err
-	}()
+	opts.Console = newLogWriter(t, "box:", r.path("console.log"))
+	box := r.runBox(ctx, opts)
 	progress("box: booting the appliance in qemu with %d access points on %d hwsim radios", len(sc.BSSes()), len(sc.Radios))
 
 	// The operator's own node, to watch the box as an operator would.
@@ -340,7 +306,7 @@ func TestDemo(t *testing.T) {
 				return st
 			}
 			select {
-			case err := <-vmDone:
+			case err := <-box.done:
 				t.Fatalf("the box stopped before %s: %v", what, err)
 			default:
 			}
@@ -390,22 +356,22 @@ func TestDemo(t *testing.T) {
 	collect.Process.Signal(os.Interrupt)
 	collect.Wait()
 	time.Sleep(2 * scanInterval)
-	pullLog := newLogWriter(t, "surveyctl pull:", filepath.Join(out, "pull.log"))
+	pullLog := newLogWriter(t, "surveyctl pull:", r.path("pull.log"))
 	pull := surveyctl(ctx, pullLog, "pull", boxName, "-dir", data, "-hostname", "ops-laptop",
 		"-control-url", ctl.URL, "-advertise-tags", "tag:surveyops")
 	if err := pull.Run(); err != nil {
 		t.Fatalf("surveyctl pull: %v", err)
 	}
 	dir.do(t, ctx, "stop")
-	if err := <-vmDone; err != nil {
+	if err := <-box.done; err != nil {
 		t.Fatalf("the box: %v", err)
 	}
-	progress("box: stopped (%v in qemu)", vmRes.Elapsed.Round(time.Second))
+	progress("box: stopped (%v in qemu)", box.res.Elapsed.Round(time.Second))
 
-	checkBox(t, vmRes)
+	checkBox(t, box.res)
 	checkPermDisk(t, perm)
-	report := filepath.Join(out, "report.html")
-	reportLog := newLogWriter(t, "surveyctl report:", filepath.Join(out, "report.log"))
+	report := r.path("report.html")
+	reportLog := newLogWriter(t, "surveyctl report:", r.path("report.log"))
 	if err := surveyctl(ctx, reportLog, "report", "-dir", data, "-box", boxName, "-o", report).Run(); err != nil {
 		t.Fatalf("surveyctl report: %v", err)
 	}
@@ -443,14 +409,8 @@ func checkBox(t *testing.T, res *testbed.Result) {
 // as on the card (the VM attaches it as /dev/vda).
 func permDisk(t *testing.T, path string) string {
 	t.Helper()
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
+	if err := testbed.Ext4Image(path, 256<<20, "perm"); err != nil {
 		t.Fatal(err)
-	}
-	if err := os.Truncate(path, 256<<20); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "perm", path).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4 (Debian: e2fsprogs): %v\n%s", err, out)
 	}
 	return path
 }
@@ -597,8 +557,9 @@ func checkReport(t *testing.T, path string, sc testbed.Scenario) {
 }
 
 // checkStore checks that the operator holds every record the box made,
-// once: one spool, contiguous from sequence 1, nothing missing.
-func checkStore(t *testing.T, path string) {
+// once: one spool, contiguous from sequence 1, nothing missing. It returns
+// the last sequence held.
+func checkStore(t *testing.T, path string) uint64 {
 	t.Helper()
 	st, err := collector.Open(path)
 	if err != nil {
@@ -622,6 +583,7 @@ func checkStore(t *testing.T, path string) {
 	if len(bs.Spools) != 1 || bs.Missing != 0 || bs.Quarantined != 0 || bs.HighSeq != next-1 {
 		t.Errorf("store: %+v", bs)
 	}
+	return next - 1
 }
 
 // schedule is when the demo changes the air and the uplink, from the

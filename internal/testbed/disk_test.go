@@ -2,7 +2,6 @@ package testbed
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,14 +15,8 @@ import (
 func TestVMDisk(t *testing.T) {
 	a := testAssets(t)
 	img := filepath.Join(t.TempDir(), "perm.img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
+	if err := Ext4Image(img, 64<<20, "perm"); err != nil {
 		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "perm", img).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4 (Debian: e2fsprogs): %v\n%s", err, out)
 	}
 	opts := Options{Radios: 1, Disks: []string{img}, Timeout: 120 * time.Second}
 	opts.Script = `
